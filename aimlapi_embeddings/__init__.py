@@ -1,0 +1,66 @@
+"""Every AI/ML API embedding model, batched, parallel, retried and checked.
+
+from aimlapi_embeddings import EmbeddingsClient
+result = EmbeddingsClient().embed(["first text", "second text"], model="text-embedding-3-small")
+result.vectors  # one vector per text, in input order
+"""
+
+from ._batching import estimate_tokens
+from ._errors import (
+    AimlapiError,
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    InputTooLongError,
+    InternalServerError,
+    InvalidInputError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitError,
+    ResponseError,
+)
+from .client import (
+    DEFAULT_BASE_URL,
+    DEFAULT_MODEL,
+    EmbeddingResult,
+    EmbeddingsClient,
+    Usage,
+    __version__,
+)
+from .models import (
+    MODELS,
+    ModelSpec,
+    ModelStatusWarning,
+    UnknownModelWarning,
+    get_model_spec,
+)
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MODEL",
+    "MODELS",
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AimlapiError",
+    "AuthenticationError",
+    "BadRequestError",
+    "EmbeddingResult",
+    "EmbeddingsClient",
+    "InputTooLongError",
+    "InternalServerError",
+    "InvalidInputError",
+    "ModelSpec",
+    "ModelStatusWarning",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ResponseError",
+    "UnknownModelWarning",
+    "Usage",
+    "__version__",
+    "estimate_tokens",
+    "get_model_spec",
+]

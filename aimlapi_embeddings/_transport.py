@@ -1,0 +1,378 @@
+"""The flow of one request batch, written once, and the sync and async shells that drive it.
+
+A batch flow is a generator: it yields `Send(request)` or `Sleep(seconds)` and receives the
+response (or the transport error) back. Building, sending, parsing, retrying with backoff and
+splitting on "too long" are decided inside the flow by the pure functions below; the shells only
+perform the I/O: `httpx.Client` + `time` in threads, `httpx.AsyncClient` + `asyncio` in tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Generator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import httpx
+
+from ._batching import LongText, combine, estimate_tokens, split_text
+from ._errors import (
+    AimlapiError,
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    InputTooLongError,
+    ResponseError,
+)
+from ._response import Usage, make_status_error, parse_embeddings
+
+logger = logging.getLogger("aimlapi_embeddings")
+
+INITIAL_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 8.0
+# A server asking for a longer wait than this is not believed; backoff applies instead.
+MAX_SERVER_RETRY_AFTER = 60.0
+# A single text the server calls too long is halved at most this many times: past a 16x cut, our
+# count and the server's disagree for a reason that splitting will not fix.
+MAX_TEXT_SPLITS = 4
+
+_RETRY_STATUSES = frozenset({408, 409, 429})
+_TOO_MANY_INPUTS = re.compile(
+    r"too many inputs|batch size|inputs per request|number of inputs|array too long|"
+    r"at most \d+ (inputs|texts|items)",
+    re.IGNORECASE,
+)
+_TOO_MANY_TOKENS = re.compile(
+    r"context length|too long|too many tokens|maximum allowed tokens|max allowed tokens|"
+    r"token count|input length|tokens per|exceeds? the (max|limit)",
+    re.IGNORECASE,
+)
+
+
+# ---- pure decisions ----------------------------------------------------------------------------
+
+
+def should_retry_status(status_code: int) -> bool:
+    """408, 409, 429 and every 5xx are retried; 400, 401, 403, 404 and the rest are not."""
+    return status_code in _RETRY_STATUSES or status_code >= 500
+
+
+def server_retry_after(headers: Mapping[str, str] | None, now: float | None = None) -> float | None:
+    """Seconds the server asked us to wait (retry-after-ms, Retry-After seconds or HTTP date)."""
+    if not headers:
+        return None
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds is not None:
+        try:
+            return float(milliseconds) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return moment.timestamp() - (time.time() if now is None else now)
+
+
+def retry_delay(
+    attempt: int,
+    headers: Mapping[str, str] | None = None,
+    *,
+    jitter: Callable[[], float] = random.random,
+    now: float | None = None,
+) -> float:
+    """Seconds to wait before retry `attempt + 1`: the server's word if sane, else backoff."""
+    asked = server_retry_after(headers, now)
+    if asked is not None and 0 <= asked <= MAX_SERVER_RETRY_AFTER:
+        return asked
+    backoff = min(INITIAL_RETRY_DELAY * 2.0**attempt, MAX_RETRY_DELAY)
+    return backoff * (1.0 - 0.25 * jitter())
+
+
+def overflow_kind(error: APIStatusError) -> str | None:
+    """ "inputs" or "tokens" when a 400/413 says the request or a text was too big, else None."""
+    if error.status_code not in (400, 413):
+        return None
+    if _TOO_MANY_INPUTS.search(error.message):
+        return "inputs"
+    if _TOO_MANY_TOKENS.search(error.message):
+        return "tokens"
+    return None
+
+
+def connection_error(exc: httpx.TransportError) -> APIConnectionError:
+    if isinstance(exc, httpx.TimeoutException):
+        return APITimeoutError(f"the API did not answer in time ({type(exc).__name__})")
+    return APIConnectionError(f"could not reach the API: {type(exc).__name__}: {exc}")
+
+
+# ---- shared state of one client ----------------------------------------------------------------
+
+
+class Throttle:
+    """A client-wide pause: one 429 holds back every request of the client, not only its own."""
+
+    def __init__(self) -> None:
+        self._until = 0.0
+        self._lock = threading.Lock()
+
+    def remaining(self) -> float:
+        return max(0.0, self._until - time.monotonic())
+
+    def pause(self, seconds: float) -> None:
+        with self._lock:
+            self._until = max(self._until, time.monotonic() + seconds)
+
+
+# ---- the flow of one batch ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    request: httpx.Request
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    seconds: float
+
+
+Step = Send | Sleep
+Outcome = httpx.Response | httpx.TransportError | None
+BatchResult = tuple[list[list[float]], Usage]
+Flow = Generator[Step, Outcome, BatchResult]
+
+
+@dataclass(frozen=True, slots=True)
+class CallSettings:
+    """Everything a batch flow needs; fixed for one embed() call."""
+
+    url: str
+    headers: Mapping[str, str]
+    secret: str
+    body: Mapping[str, Any]
+    """Every field but `input`."""
+    single_input: bool
+    width: int | None
+    long_text: LongText
+    max_retries: int
+    throttle: Throttle
+    model: str = field(default="")
+
+    def request(self, pieces: Sequence[str]) -> httpx.Request:
+        body = dict(self.body)
+        body["input"] = pieces[0] if self.single_input else list(pieces)
+        content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return httpx.Request("POST", self.url, headers=self.headers, content=content)
+
+
+def batch_flow(
+    call: CallSettings, pieces: Sequence[str], owners: Sequence[int], splits: int = 0
+) -> Flow:
+    """Embed `pieces` in one request, retrying and splitting as needed.
+
+    `owners` names the input text of each piece, for error messages; `splits` counts how often
+    the text being sent was already halved because the server called it too long.
+    """
+    request = call.request(pieces)
+    attempt = 0
+    while True:
+        pause = call.throttle.remaining()
+        if pause > 0:
+            yield Sleep(pause)
+        logger.debug(
+            "POST %s model=%s inputs=%d attempt=%d", call.url, call.model, len(pieces), attempt + 1
+        )
+        outcome = yield Send(request)
+        headers: Mapping[str, str] | None = None
+        error: AimlapiError
+        if isinstance(outcome, httpx.Response):
+            if outcome.status_code == 200:
+                try:
+                    return parse_embeddings(outcome.content, len(pieces), call.width)
+                except ResponseError as exc:
+                    error = exc
+            else:
+                status_error = make_status_error(
+                    outcome.status_code,
+                    outcome.reason_phrase,
+                    outcome.content,
+                    outcome.headers,
+                    call.secret,
+                )
+                kind = overflow_kind(status_error)
+                if kind is not None:
+                    return (
+                        yield from _split_flow(call, pieces, owners, status_error, kind, splits)
+                    )
+                if not should_retry_status(outcome.status_code):
+                    raise status_error
+                error, headers = status_error, outcome.headers
+        else:
+            assert outcome is not None
+            error = connection_error(outcome)
+            error.__cause__ = outcome
+        if attempt >= call.max_retries:
+            raise error
+        delay = retry_delay(attempt, headers)
+        if isinstance(error, APIStatusError) and error.status_code == 429:
+            call.throttle.pause(delay)
+        attempt += 1
+        logger.info("retrying in %.2fs (attempt %d) after: %s", delay, attempt + 1, error)
+        yield Sleep(delay)
+
+
+def _split_flow(
+    call: CallSettings,
+    pieces: Sequence[str],
+    owners: Sequence[int],
+    error: APIStatusError,
+    kind: str,
+    splits: int,
+) -> Flow:
+    """The server said the request or a text is too big: halve the batch, or else the text."""
+    if len(pieces) > 1:
+        middle = len(pieces) // 2
+        left, left_usage = yield from batch_flow(call, pieces[:middle], owners[:middle], splits)
+        right, right_usage = yield from batch_flow(call, pieces[middle:], owners[middle:], splits)
+        return left + right, left_usage + right_usage
+    piece, owner = pieces[0], owners[0]
+    if kind != "tokens" or splits >= MAX_TEXT_SPLITS:
+        raise error
+    if call.long_text == "error":
+        msg = f"texts[{owner}] is over the model's context by the server's count: {error.message}"
+        raise InputTooLongError(msg, index=owner) from error
+    halves = split_text(piece, max(2, estimate_tokens(piece) // 2))
+    if len(halves) < 2:
+        raise error
+    if call.long_text == "truncate":
+        halves = halves[:1]
+    logger.info("texts[%d] is too long for the server; sending it in %d pieces", owner, len(halves))
+    vectors, usage = yield from batch_flow(call, halves, [owner] * len(halves), splits + 1)
+    return [combine(vectors, [len(half) for half in halves])], usage
+
+
+# ---- shells ------------------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+class _Stopped(Exception):
+    """Another batch of the same call failed; this one gives up instead of sleeping on."""
+
+
+def drive_sync(flow: Generator[Step, Outcome, T], client: httpx.Client, stop: threading.Event) -> T:
+    outcome: Outcome = None
+    while True:
+        try:
+            step = flow.send(outcome)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        if isinstance(step, Sleep):
+            if stop.wait(step.seconds):
+                flow.close()
+                raise _Stopped
+            outcome = None
+        else:
+            try:
+                outcome = client.send(step.request)
+            except httpx.TransportError as exc:
+                outcome = exc
+
+
+async def drive_async(flow: Generator[Step, Outcome, T], client: httpx.AsyncClient) -> T:
+    outcome: Outcome = None
+    while True:
+        try:
+            step = flow.send(outcome)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        if isinstance(step, Sleep):
+            await asyncio.sleep(step.seconds)
+            outcome = None
+        else:
+            try:
+                outcome = await client.send(step.request)
+            except httpx.TransportError as exc:
+                outcome = exc
+
+
+# ---- schedulers: many flows at once under max_concurrency -------------------------------------
+
+
+def run_sync(
+    flows: Sequence[Callable[[], Generator[Step, Outcome, T]]],
+    client: httpx.Client,
+    max_concurrency: int,
+    on_done: Callable[[int], None],
+) -> list[T]:
+    """Run every flow, at most `max_concurrency` at a time, in threads; results in flow order."""
+    results: list[T | None] = [None] * len(flows)
+    stop = threading.Event()
+    if len(flows) == 1 or max_concurrency == 1:
+        for index, make_flow in enumerate(flows):
+            results[index] = drive_sync(make_flow(), client, stop)
+            on_done(index)
+        return results  # type: ignore[return-value]
+    workers = min(len(flows), max_concurrency)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aimlapi-embed") as pool:
+        futures = {
+            pool.submit(drive_sync, make_flow(), client, stop): index
+            for index, make_flow in enumerate(flows)
+        }
+        try:
+            for future in as_completed(futures):
+                index = futures[future]
+                results[index] = future.result()
+                on_done(index)
+        except BaseException:
+            stop.set()
+            for future in futures:
+                future.cancel()
+            raise
+    return results  # type: ignore[return-value]
+
+
+async def run_async(
+    flows: Sequence[Callable[[], Generator[Step, Outcome, T]]],
+    client: httpx.AsyncClient,
+    max_concurrency: int,
+    on_done: Callable[[int], None],
+) -> list[T]:
+    """Run every flow, at most `max_concurrency` at a time, as tasks; results in flow order."""
+    results: list[T | None] = [None] * len(flows)
+    semaphore = asyncio.Semaphore(max_concurrency)
+
+    async def run(index: int) -> None:
+        async with semaphore:
+            results[index] = await drive_async(flows[index](), client)
+        on_done(index)
+
+    if len(flows) == 1:
+        await run(0)
+        return results  # type: ignore[return-value]
+    tasks = [asyncio.ensure_future(run(index)) for index in range(len(flows))]
+    try:
+        await asyncio.gather(*tasks)
+    except BaseException:
+        # One failed or the caller cancelled: stop the rest and leave no task behind.
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    return results  # type: ignore[return-value]
