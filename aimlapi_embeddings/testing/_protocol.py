@@ -1,0 +1,258 @@
+"""The embeddings endpoint's rules: what a valid request is, and what the answers look like.
+
+Pure functions of the request body and the model registry; the server adds HTTP and faults.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import json
+import math
+import struct
+from dataclasses import dataclass, field
+from typing import Any
+
+from aimlapi_embeddings.models import MODELS, ModelSpec, get_model_spec
+from aimlapi_embeddings.testing._tokens import count_tokens
+from aimlapi_embeddings.testing._vectors import Encoding, VectorBank, encode_vector, unit_vector
+
+__all__ = [
+    "EmbeddingCall",
+    "ParsedRequest",
+    "answer_body",
+    "embedding_for",
+    "error_body",
+    "parse_request",
+]
+
+_GOOGLE_TASK_TYPES = frozenset({"RETRIEVAL_QUERY", "RETRIEVAL_DOCUMENT"})
+_ENCODINGS: frozenset[str] = frozenset({"float", "base64"})
+
+
+class _Rejected(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class EmbeddingCall:
+    """A valid request, ready to answer."""
+
+    spec: ModelSpec
+    inputs: list[str]
+    tokens: list[int]
+    width: int
+    encoding: Encoding
+
+
+@dataclass(slots=True)
+class ParsedRequest:
+    """What could be read from a request body, and either the call to answer or why not."""
+
+    model: str = ""
+    inputs: list[str] = field(default_factory=list)
+    tokens: list[int] = field(default_factory=list)
+    parameters: dict[str, Any] = field(default_factory=dict)
+    call: EmbeddingCall | None = None
+    status: int = 200
+    message: str | None = None
+
+
+def parse_request(body: bytes, *, token_factor: float = 1.0) -> ParsedRequest:
+    """Read and validate one `POST /embeddings` body against the model registry's rules."""
+    parsed = ParsedRequest()
+    try:
+        _parse(body, token_factor, parsed)
+    except _Rejected as rejected:
+        parsed.status, parsed.message = rejected.status, rejected.message
+    return parsed
+
+
+def _parse(body: bytes, token_factor: float, parsed: ParsedRequest) -> None:
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise _Rejected(400, "the request body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise _Rejected(400, "the request body must be a JSON object")
+    model = payload.get("model")
+    raw_input = payload.get("input")
+    parsed.parameters = {k: v for k, v in payload.items() if k not in ("model", "input")}
+    if not isinstance(model, str) or not model:
+        raise _Rejected(400, "`model` is required and must be a string")
+    parsed.model = model
+    texts = _texts(raw_input)
+    parsed.inputs = texts
+    parsed.tokens = [math.ceil(count_tokens(text) * token_factor) for text in texts]
+    spec = _known_spec(model)
+    _check_input_shape(spec, raw_input, texts)
+    encoding = _encoding(parsed.parameters.get("encoding_format"))
+    width = _width(spec, parsed.parameters.get("dimensions"))
+    _check_input_type(spec, parsed.parameters)
+    _check_limits(spec, parsed.tokens)
+    parsed.call = EmbeddingCall(spec, texts, parsed.tokens, width, encoding)
+
+
+def _texts(raw_input: Any) -> list[str]:
+    if isinstance(raw_input, str):
+        texts = [raw_input]
+    elif isinstance(raw_input, list) and all(isinstance(item, str) for item in raw_input):
+        texts = raw_input
+    elif isinstance(raw_input, list) and all(isinstance(item, (int, list)) for item in raw_input):
+        raise _Rejected(400, "`input` must be text: token-id arrays are not supported")
+    elif raw_input is None:
+        raise _Rejected(400, "`input` is required: a string or a list of strings")
+    else:
+        raise _Rejected(400, "`input` must be a string or a list of strings")
+    if not texts:
+        raise _Rejected(400, "`input` must not be an empty list")
+    for index, text in enumerate(texts):
+        if not text:
+            raise _Rejected(400, f"input[{index}] is an empty string; it cannot be embedded")
+    return texts
+
+
+def _known_spec(model: str) -> ModelSpec:
+    spec = get_model_spec(model)
+    if spec.name not in MODELS:
+        raise _Rejected(404, f"model not found: {model!r} is not an embedding model")
+    return spec
+
+
+def _check_input_shape(spec: ModelSpec, raw_input: Any, texts: list[str]) -> None:
+    if spec.single_input and not isinstance(raw_input, str):
+        raise _Rejected(400, f"{spec.name} takes `input` as a single string, not a list")
+    if len(texts) > spec.max_inputs:
+        raise _Rejected(
+            400, f"too many inputs: {len(texts)} > {spec.max_inputs} per request for {spec.name}"
+        )
+
+
+def _encoding(value: Any) -> Encoding:
+    if value is None or value == "float":
+        return "float"
+    if value == "base64":
+        return "base64"
+    raise _Rejected(400, f"`encoding_format` must be one of {sorted(_ENCODINGS)}, not {value!r}")
+
+
+def _width(spec: ModelSpec, dimensions: Any) -> int:
+    assert spec.dimensions is not None  # every registry model has a width
+    if dimensions is None:
+        return spec.dimensions
+    if spec.dimensions_range is None:
+        raise _Rejected(400, f"{spec.name} does not support the `dimensions` parameter")
+    low, high = spec.dimensions_range
+    if isinstance(dimensions, bool) or not isinstance(dimensions, int):
+        raise _Rejected(400, f"`dimensions` must be an integer from {low} to {high}")
+    if not low <= dimensions <= high:
+        raise _Rejected(
+            400, f"`dimensions` must be from {low} to {high} for {spec.name}, not {dimensions}"
+        )
+    return dimensions
+
+
+def _check_input_type(spec: ModelSpec, parameters: dict[str, Any]) -> None:
+    input_type = parameters.get("input_type")
+    task_type = parameters.get("task_type")
+    if input_type is not None:
+        if spec.input_type_style != "voyage":
+            raise _Rejected(400, f"{spec.name} does not support the `input_type` parameter")
+        if input_type != "document":
+            raise _Rejected(
+                400, f'`input_type` must be "document" for {spec.name}, not {input_type!r}'
+            )
+    if task_type is not None:
+        if spec.input_type_style != "google":
+            raise _Rejected(400, f"{spec.name} does not support the `task_type` parameter")
+        if task_type not in _GOOGLE_TASK_TYPES:
+            raise _Rejected(
+                400,
+                f"`task_type` must be one of {sorted(_GOOGLE_TASK_TYPES)} for {spec.name}, "
+                f"not {task_type!r}",
+            )
+
+
+def _check_limits(spec: ModelSpec, tokens: list[int]) -> None:
+    # Per-input context first: a text over the context needs splitting, not a smaller batch.
+    for index, count in enumerate(tokens):
+        if count > spec.context_tokens:
+            raise _Rejected(
+                400,
+                f"input[{index}] is {count} tokens; this model's maximum context length is "
+                f"{spec.context_tokens} tokens",
+            )
+    total = sum(tokens)
+    if total > spec.max_tokens_per_request:
+        raise _Rejected(
+            400,
+            f"this request has {total} tokens; the maximum allowed tokens per request is "
+            f"{spec.max_tokens_per_request} for {spec.name}",
+        )
+
+
+def _usage(spec: ModelSpec, total: int) -> bytes:
+    # Each vendor reports usage its own way, and AI/ML API passes it through.
+    if spec.name.startswith("togethercomputer/m2-bert"):
+        return b"null"
+    if spec.input_type_style == "voyage":
+        return b'{"prompt_tokens":null,"total_tokens":%d}' % total
+    return b'{"prompt_tokens":%d,"total_tokens":%d}' % (total, total)
+
+
+def answer_body(call: EmbeddingCall, bank: VectorBank, order: list[int]) -> bytes:
+    """The 200 answer: `data` in `order` (each item keeps its own `index`), model and usage."""
+    parts = [b'{"object":"list","data":[']
+    for position, index in enumerate(order):
+        text = call.inputs[index]
+        parts.append(
+            b'%s{"object":"embedding","index":%d,"embedding":' % (b"," * bool(position), index)
+        )
+        parts.append(bank.fragment(text, call.width, call.encoding))
+        parts.append(b"}")
+    model = json.dumps(call.spec.name).encode()
+    parts.append(b'],"model":%s,"usage":%s}' % (model, _usage(call.spec, sum(call.tokens))))
+    # One join: answers reach megabytes, and every extra copy of them shows in benchmarks.
+    return b"".join(parts)
+
+
+def error_body(status: int, message: str, *, request_id: str, path: str) -> bytes:
+    """AI/ML API's error shape."""
+    timestamp = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+    return json.dumps(
+        {
+            "message": message,
+            "statusCode": status,
+            "requestId": request_id,
+            "path": path,
+            "timestamp": timestamp.replace("+00:00", "Z"),
+        }
+    ).encode()
+
+
+def embedding_for(
+    text: str,
+    model: str,
+    *,
+    dimensions: int | None = None,
+    encoding_format: Encoding | None = None,
+) -> list[float]:
+    """The vector the emulator answers for `text`, exactly as a client decodes it.
+
+    `encoding_format` defaults to the one the client uses for `model`. For tests that compare a
+    client's output with the emulator's; NOT the real model's vector.
+    """
+    try:
+        spec = _known_spec(model)
+        width = _width(spec, dimensions)
+    except _Rejected as rejected:
+        raise ValueError(rejected.message) from None
+    fragment = encode_vector(unit_vector(text, width), encoding_format or spec.encoding)
+    value = json.loads(fragment)
+    if isinstance(value, str):
+        packed = base64.b64decode(value)
+        return list(struct.unpack(f"<{len(packed) // 4}f", packed))
+    return [float(item) for item in value]

@@ -1,0 +1,393 @@
+"""`Emulator`: a loopback AI/ML API embeddings server on its own thread and event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import hmac
+import itertools
+import logging
+import math
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+from aimlapi_embeddings.testing._faults import (
+    Faults,
+    FaultState,
+    ScriptedFault,
+    Verdict,
+    apply,
+)
+from aimlapi_embeddings.testing._http import HttpError, HttpRequest, read_request, render_head
+from aimlapi_embeddings.testing._protocol import (
+    ParsedRequest,
+    answer_body,
+    error_body,
+    parse_request,
+)
+from aimlapi_embeddings.testing._records import RequestRecord
+from aimlapi_embeddings.testing._vectors import VectorBank
+
+if TYPE_CHECKING:
+    from typing_extensions import Self, Unpack
+
+    from aimlapi_embeddings.testing._faults import FaultOptions
+
+__all__ = ["Emulator"]
+
+logger = logging.getLogger("aimlapi_embeddings.testing")
+
+_ROUTES = frozenset({"/v1/embeddings", "/embeddings"})
+_UNAUTHORIZED = "Unauthorized: missing or invalid API key (send `Authorization: Bearer <key>`)"
+_HTML_PAGE = (
+    b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n"
+    b"<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>\n"
+)
+_START_TIMEOUT = 10.0
+_STOP_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    status: int
+    body: bytes
+    headers: list[tuple[str, str]]
+    content_type: str = "application/json"
+    cut: bool = False
+
+
+class Emulator:
+    """A real HTTP server on loopback that answers like AI/ML API's `POST /v1/embeddings`.
+
+    For tests, examples and benchmarks without a key or a network::
+
+        with Emulator(latency=0.05) as api:
+            client = EmbeddingsClient(api_key=api.api_key, base_url=api.base_url)
+
+    Every registry model is served with its real width and limits (inputs and tokens per request,
+    context per input, counted by `count_tokens`), its `dimensions`, `input_type`/`task_type` and
+    usage rules, and AI/ML API's error body. The vectors are deterministic hashed bags of words:
+    texts that share words are close, but they are NOT the real model's vectors.
+
+    Faults (see `Faults`) are set as keyword arguments, changed with `configure()`, scripted
+    with `fail_next()`, and reproducible from `seed`. Every request is kept in `requests`.
+    """
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        seed: int = 0,
+        **faults: Unpack[FaultOptions],
+    ) -> None:
+        self._api_key = api_key if api_key is not None else f"emu-{secrets.token_hex(16)}"
+        self._host = host
+        self._requested_port = port
+        self._port: int | None = None
+        self._seed = seed
+        self._state = FaultState(Faults(**faults), seed)
+        self._bank = VectorBank()
+        self._records: list[RequestRecord] = []
+        self._records_lock = threading.Lock()
+        self._in_flight = 0
+        self._peak_in_flight = 0
+        self._request_ids = itertools.count(1)
+        self._id_prefix = secrets.token_hex(4)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._connections: set[asyncio.Task[None]] = set()
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Start serving on a background thread; returns once the port is bound."""
+        if self._thread is not None:
+            return self
+        ready: concurrent.futures.Future[int] = concurrent.futures.Future()
+        self._thread = threading.Thread(
+            target=self._run, args=(ready,), name="aimlapi-emulator", daemon=True
+        )
+        self._thread.start()
+        try:
+            self._port = ready.result(timeout=_START_TIMEOUT)
+        except BaseException:
+            self._thread.join(_STOP_TIMEOUT)
+            self._thread = None
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop serving: close every connection, answer nothing more. Safe to call twice."""
+        thread, loop = self._thread, self._loop
+        if thread is None or loop is None:
+            return
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(_STOP_TIMEOUT)
+        self._thread = self._loop = None
+        self._port = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        where = self.base_url if self._port is not None else "stopped"
+        return f"<Emulator {where}>"
+
+    # -- what tests read ---------------------------------------------------------------------
+
+    @property
+    def api_key(self) -> str:
+        """The key the emulator accepts (`Authorization: Bearer <api_key>`)."""
+        return self._api_key
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            msg = "the emulator is not running: call start() or use it as a context manager"
+            raise RuntimeError(msg)
+        return self._port
+
+    @property
+    def base_url(self) -> str:
+        """The API base, as clients want it: `http://127.0.0.1:PORT/v1`."""
+        host = "127.0.0.1" if self._host in ("", "0.0.0.0") else self._host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}/v1"
+
+    @property
+    def url(self) -> str:
+        """The embeddings endpoint itself: `http://127.0.0.1:PORT/v1/embeddings`."""
+        return f"{self.base_url}/embeddings"
+
+    @property
+    def faults(self) -> Faults:
+        """The fault settings in force now."""
+        return self._state.faults
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """A snapshot of every request received since start (or the last `clear()`)."""
+        with self._records_lock:
+            return list(self._records)
+
+    @property
+    def in_flight(self) -> int:
+        """Embedding requests being served right now."""
+        return self._in_flight
+
+    @property
+    def peak_concurrency(self) -> int:
+        """The most embedding requests served at once since start (or the last `clear()`)."""
+        return self._peak_in_flight
+
+    # -- what tests change -------------------------------------------------------------------
+
+    def configure(self, **changes: Unpack[FaultOptions]) -> None:
+        """Change fault settings from now on, for example `configure(error_rate=0.2)`."""
+        self._state.configure(apply(self._state.faults, changes))
+
+    def fail_next(
+        self,
+        status: int | ScriptedFault = 500,
+        *,
+        count: int = 1,
+        retry_after: float | None = None,
+        message: str | None = None,
+    ) -> None:
+        """Answer the next `count` valid requests with `status` before any other fault.
+
+        `status` is an HTTP status (its error body carries `message`; a 429 or any status with
+        `retry_after` carries Retry-After headers), or "drop" (cut the answer off midway),
+        "html" (200 with an HTML page) or "hang" (answer after `hang_seconds`).
+        """
+        self._state.script(status, count=count, retry_after=retry_after, message=message)
+
+    def clear(self) -> None:
+        """Forget recorded requests and the peak concurrency."""
+        with self._records_lock:
+            self._records.clear()
+        self._peak_in_flight = self._in_flight
+
+    def reset(self) -> None:
+        """Back to the construction settings: faults, no scripted answers, seed sequence from
+        the start, no records."""
+        self._state.reset()
+        self.clear()
+
+    # -- the server thread -------------------------------------------------------------------
+
+    def _run(self, ready: concurrent.futures.Future[int]) -> None:
+        loop = asyncio.new_event_loop()
+        try:
+            server = loop.run_until_complete(
+                asyncio.start_server(self._serve_connection, self._host, self._requested_port)
+            )
+        except BaseException as exc:
+            loop.close()
+            ready.set_exception(exc)
+            return
+        self._loop = loop
+        ready.set_result(server.sockets[0].getsockname()[1])
+        try:
+            loop.run_forever()
+        finally:
+            loop.run_until_complete(self._shut_down(server))
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    async def _shut_down(self, server: asyncio.Server) -> None:
+        server.close()
+        connections = list(self._connections)
+        for task in connections:
+            task.cancel()
+        await asyncio.gather(*connections, return_exceptions=True)
+        await server.wait_closed()
+
+    async def _serve_connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._connections.add(task)
+        try:
+            while True:
+                try:
+                    request = await read_request(reader, writer)
+                except HttpError as exc:
+                    body = error_body(exc.status, exc.message, request_id="", path="")
+                    self._send(writer, _Reply(exc.status, body, []), keep_alive=False)
+                    await writer.drain()
+                    return
+                if request is None:
+                    return
+                reply = await self._answer(request)
+                self._send(writer, reply, keep_alive=request.keep_alive)
+                if reply.cut or not request.keep_alive:
+                    return
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the client went away; nothing to answer
+        finally:
+            self._connections.discard(task)
+            writer.close()
+
+    @staticmethod
+    def _send(writer: asyncio.StreamWriter, reply: _Reply, *, keep_alive: bool) -> None:
+        head = render_head(
+            reply.status,
+            len(reply.body),
+            content_type=reply.content_type,
+            headers=reply.headers,
+            keep_alive=keep_alive,
+        )
+        writer.write(head)
+        # A dropped connection announces the whole body, sends half, and closes.
+        writer.write(reply.body[: len(reply.body) // 2] if reply.cut else reply.body)
+
+    async def _answer(self, request: HttpRequest) -> _Reply:
+        request_id = f"emu-{self._id_prefix}-{next(self._request_ids):06d}"
+        arrived = time.monotonic()
+        if request.path.rstrip("/") not in _ROUTES or request.method != "POST":
+            message = f"Cannot {request.method} {request.path}"
+            self._record(RequestRecord(request_id, arrived, request.path, 404, message=message))
+            return self._error(request, request_id, Verdict(404, message=message))
+        self._in_flight += 1
+        self._peak_in_flight = max(self._peak_in_flight, self._in_flight)
+        try:
+            return await self._embeddings(request, request_id, arrived)
+        finally:
+            self._in_flight -= 1
+
+    async def _embeddings(self, request: HttpRequest, request_id: str, arrived: float) -> _Reply:
+        parsed = parse_request(request.body, token_factor=self._state.faults.token_factor)
+        if not self._authorized(request.headers.get("authorization", "")):
+            verdict = Verdict(401, message=_UNAUTHORIZED)
+        elif parsed.call is None:
+            verdict = Verdict(parsed.status, message=parsed.message)
+        else:
+            verdict = self._state.decide(
+                inputs=len(parsed.inputs), in_flight=self._in_flight, now=time.monotonic()
+            )
+        self._record(self._describe(request, request_id, arrived, parsed, verdict))
+        if verdict.delay:
+            await asyncio.sleep(verdict.delay)
+        if verdict.status != 200:
+            return self._error(request, request_id, verdict)
+        headers = self._headers(request_id, verdict)
+        if verdict.body == "html":
+            return _Reply(200, _HTML_PAGE, headers, content_type="text/html")
+        assert parsed.call is not None
+        body = answer_body(parsed.call, self._bank, verdict.order(len(parsed.inputs)))
+        return _Reply(200, body, headers, cut=verdict.body == "drop")
+
+    def _authorized(self, header: str) -> bool:
+        scheme, _, token = header.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode(), self._api_key.encode()
+        )
+
+    def _error(self, request: HttpRequest, request_id: str, verdict: Verdict) -> _Reply:
+        message = verdict.message or "error"
+        body = error_body(verdict.status, message, request_id=request_id, path=request.path)
+        return _Reply(verdict.status, body, self._headers(request_id, verdict))
+
+    @staticmethod
+    def _headers(request_id: str, verdict: Verdict) -> list[tuple[str, str]]:
+        headers = [("x-request-id", request_id)]
+        if verdict.retry_after is not None:
+            # Like OpenAI: whole seconds in the standard header, the exact wait in milliseconds.
+            headers.append(("retry-after", str(math.ceil(verdict.retry_after))))
+            headers.append(("retry-after-ms", str(round(verdict.retry_after * 1000))))
+        return headers
+
+    @staticmethod
+    def _describe(
+        request: HttpRequest,
+        request_id: str,
+        arrived: float,
+        parsed: ParsedRequest,
+        verdict: Verdict,
+    ) -> RequestRecord:
+        status = verdict.status
+        return RequestRecord(
+            request_id=request_id,
+            time=arrived,
+            path=request.path,
+            status=status,
+            model=parsed.model,
+            inputs=parsed.inputs,
+            tokens=parsed.tokens,
+            parameters=parsed.parameters,
+            fault=verdict.fault,
+            message=verdict.message,
+        )
+
+    def _record(self, record: RequestRecord) -> None:
+        with self._records_lock:
+            self._records.append(record)
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(
+                "%s %s %s: %d inputs, %d tokens -> %d%s",
+                record.request_id,
+                record.path,
+                record.model or "-",
+                len(record.inputs),
+                record.total_tokens,
+                record.status,
+                f" ({record.fault})" if record.fault else "",
+            )
