@@ -1,0 +1,336 @@
+"""`AimlapiEmbeddings`: every AI/ML API embedding model as a LangChain `Embeddings`.
+
+The class holds configuration and maps it onto `aimlapi_embeddings.EmbeddingsClient`; batching,
+concurrency, retries, long texts and input checks all happen in that core, once.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Literal
+
+import httpx
+from langchain_core.embeddings import Embeddings
+from langchain_core.load.serializable import Serializable
+from langchain_core.utils import secret_from_env
+from pydantic import (
+    AliasChoices,
+    ConfigDict,
+    Field,
+    InstanceOf,
+    PrivateAttr,
+    SecretStr,
+    model_validator,
+)
+from typing_extensions import Self
+
+from aimlapi_embeddings import EmbeddingsClient, get_model_spec
+from aimlapi_embeddings._batching import LongText
+from aimlapi_embeddings.client import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MODEL,
+    DEFAULT_TIMEOUT,
+    resolve_api_key,
+    resolve_base_url,
+)
+from aimlapi_embeddings.models import warn_about_model
+
+__all__ = ["AimlapiEmbeddings"]
+
+InputRole = Literal["document", "query"]
+ProgressCallback = Callable[[int, int], None]
+
+# Request fields the core sets itself (per model, per call, per role); a model_kwargs entry would
+# silently override them, e.g. send a query with the document task type, or decode base64 as floats.
+_RESERVED_REQUEST_FIELDS = frozenset(
+    {"model", "input", "dimensions", "encoding_format", "input_type", "task_type"}
+)
+
+# Argument names besides the fields: a model_kwargs entry by one of these names is a mistake.
+_OLD_ARGUMENT_NAMES = frozenset(
+    {"api_key", "model_name", "aimlapi_api_base", "chunk_size", "request_timeout"}
+)
+
+_TQDM_HINT = (
+    "show_progress_bar=True needs tqdm: pip install tqdm "
+    "(or pip install 'aimlapi-embeddings[progress]')"
+)
+
+
+def _tqdm_class() -> Any:
+    # Imported by name: tqdm is optional and ships no type hints.
+    try:
+        module = importlib.import_module("tqdm.auto")
+    except ImportError as exc:
+        raise ImportError(_TQDM_HINT) from exc
+    return module.tqdm
+
+
+class AimlapiEmbeddings(Serializable, Embeddings):
+    """AI/ML API embedding models (OpenAI, Voyage, Google, Qwen, BGE, ...) for LangChain.
+
+    Large calls are split into requests under each model's limits and sent in parallel, with
+    retries; vectors come back one per text, in input order. It is a drop-in for
+    `OpenAIEmbeddings(base_url=...)` and for the older `langchain-aimlapi` class: their argument
+    names (`aimlapi_api_key`, `aimlapi_api_base`, `chunk_size`, `request_timeout`,
+    `model_kwargs`, `default_headers`) are accepted too.
+
+    Setup:
+        Install the package and set your key (https://aimlapi.com/app/keys):
+
+        ```bash
+        pip install "aimlapi-embeddings[langchain]"
+        export AIMLAPI_API_KEY="your-key"
+        ```
+
+    Key init args — embedding params:
+        model: str
+            Model id, e.g. `"text-embedding-3-small"` (default), `"voyage-large-2"`,
+            `"text-multilingual-embedding-002"`. Vendor-prefixed ids are aliases.
+        dimensions: int | None
+            Shorter vectors, for models that support it (text-embedding-3-*, Qwen, Google).
+        batch_size: int | None
+            Cap on texts per request (alias `chunk_size`); by default the client picks sizes that
+            keep every parallel request busy within the model's limits.
+        long_text: "chunk" | "truncate" | "error"
+            What to do with a text longer than the model's context.
+        model_kwargs: dict
+            Extra fields sent in every request body.
+
+    Key init args — client params:
+        api_key: SecretStr | None
+            Defaults to the `AIMLAPI_API_KEY` environment variable (alias `aimlapi_api_key`).
+        base_url: str | None
+            Defaults to `AIMLAPI_BASE_URL`, then `AIMLAPI_API_BASE`, then
+            `https://api.aimlapi.com/v1` (alias `aimlapi_api_base`).
+        max_concurrency: int
+            Requests of one call in flight at once, sync and async.
+        max_retries: int
+            Retries of a failed request (429, 5xx, timeouts, dropped connections).
+        timeout: float | httpx.Timeout | None
+            Per request, in seconds (alias `request_timeout`); `None` means 60 s, 10 s to connect.
+        show_progress_bar: bool
+            A tqdm bar over the texts of each call (needs `tqdm`).
+
+    Instantiate:
+        ```python
+        from langchain_aimlapi import AimlapiEmbeddings
+
+        embeddings = AimlapiEmbeddings(model="text-embedding-3-small")
+        ```
+
+    Embed:
+        ```python
+        vectors = embeddings.embed_documents(["Paris is in France.", "Rome is in Italy."])
+        query_vector = embeddings.embed_query("Where is Paris?")
+        ```
+
+        `embed_query` tells models that distinguish queries from documents which one it sends
+        (Google's `task_type`), so retrieval quality matches the vendor's recommendation.
+
+    Async:
+        ```python
+        vectors = await embeddings.aembed_documents(["Paris is in France."])
+        query_vector = await embeddings.aembed_query("Where is Paris?")
+        ```
+
+        The async methods run on an `httpx.AsyncClient` of the running loop, never a thread;
+        the sync methods also work inside a running event loop, e.g. in Jupyter.
+    """
+
+    model: str = Field(
+        default=DEFAULT_MODEL,
+        validation_alias=AliasChoices("model", "model_name"),
+        description="AI/ML API model id.",
+    )
+    aimlapi_api_key: SecretStr | None = Field(
+        alias="api_key",
+        default_factory=secret_from_env("AIMLAPI_API_KEY", default=None),
+        description="API key; defaults to AIMLAPI_API_KEY.",
+    )
+    base_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("base_url", "aimlapi_api_base"),
+        description="API root; defaults to AIMLAPI_BASE_URL, AIMLAPI_API_BASE, the public API.",
+    )
+    dimensions: int | None = Field(
+        default=None, description="Output width, for models that accept `dimensions`."
+    )
+    batch_size: int | None = Field(
+        default=None,
+        ge=1,
+        validation_alias=AliasChoices("batch_size", "chunk_size"),
+        description="Most texts per request; None lets the client choose within model limits.",
+    )
+    max_concurrency: int = Field(
+        default=DEFAULT_MAX_CONCURRENCY, ge=1, description="Requests in flight per call."
+    )
+    max_retries: int = Field(
+        default=DEFAULT_MAX_RETRIES, ge=0, description="Retries per failed request."
+    )
+    timeout: float | InstanceOf[httpx.Timeout] | None = Field(
+        default=None,
+        validation_alias=AliasChoices("timeout", "request_timeout"),
+        description="Seconds per request, or an httpx.Timeout; None: 60 s (10 s to connect).",
+    )
+    default_headers: dict[str, str] | None = Field(
+        default=None, description="Extra HTTP headers sent with every request."
+    )
+    model_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Extra fields sent in every request body."
+    )
+    show_progress_bar: bool = Field(
+        default=False, description="Show a tqdm progress bar over the texts of each call."
+    )
+    long_text: LongText = Field(
+        default="chunk",
+        description='Texts over the context: "chunk" (mean of pieces), "truncate" or "error".',
+    )
+    allow_insecure_http: bool = Field(
+        default=False,
+        description="Allow sending the key over plain http to a host other than this machine.",
+    )
+
+    # hide_input_in_errors: a ValidationError would otherwise print the arguments, key included.
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        protected_namespaces=(),
+        hide_input_in_errors=True,
+    )
+
+    # The core client and the settings it was built from: rebuilt when a field it depends on
+    # changes after construction (attribute assignment, model_copy(update=...)). No lock: two
+    # threads racing after such a change each build a working client and one is dropped.
+    _client: EmbeddingsClient | None = PrivateAttr(default=None)
+    _client_settings: dict[str, Any] | None = PrivateAttr(default=None)
+
+    # -- LangChain serialization -----------------------------------------------------------------
+
+    @classmethod
+    def is_lc_serializable(cls) -> bool:
+        return True
+
+    @classmethod
+    def get_lc_namespace(cls) -> list[str]:
+        # The public package, not the private module: dumps survive moving code between modules.
+        return ["langchain_aimlapi"]
+
+    @property
+    def lc_secrets(self) -> dict[str, str]:
+        return {"aimlapi_api_key": "AIMLAPI_API_KEY"}
+
+    # -- validation: every configuration mistake surfaces here, before any request --------------
+
+    @model_validator(mode="after")
+    def _validate_configuration(self) -> Self:
+        spec = get_model_spec(self.model)
+        warn_about_model(spec)
+        spec.check_dimensions(self.dimensions)
+        self._check_model_kwargs()
+        if self.show_progress_bar:
+            _tqdm_class()
+        # Resolve the environment now, so the object says what it will use and a dump carries it.
+        key = self.aimlapi_api_key.get_secret_value() if self.aimlapi_api_key else None
+        self.aimlapi_api_key = SecretStr(resolve_api_key(key))
+        self.base_url = resolve_base_url(self.base_url)
+        self._core()  # the core checks the URL scheme and the limits; no network I/O
+        return self
+
+    def _check_model_kwargs(self) -> None:
+        arguments = set(type(self).model_fields) | _OLD_ARGUMENT_NAMES
+        for key in self.model_kwargs:
+            if key in _RESERVED_REQUEST_FIELDS:
+                msg = f"model_kwargs may not set {key!r}: the client sets it per model and per call"
+                if key in arguments:
+                    msg += f"; pass {key}=... to AimlapiEmbeddings instead"
+                raise ValueError(msg)
+            if key in arguments:
+                msg = f"{key!r} is an AimlapiEmbeddings argument; pass {key}=..., not model_kwargs"
+                raise ValueError(msg)
+
+    # -- the core client -------------------------------------------------------------------------
+
+    def _settings(self) -> dict[str, Any]:
+        return {
+            # Kept as SecretStr (which compares by value) so that vars() never shows the key.
+            "api_key": self.aimlapi_api_key,
+            "base_url": self.base_url,
+            "max_retries": self.max_retries,
+            "timeout": DEFAULT_TIMEOUT if self.timeout is None else self.timeout,
+            "max_concurrency": self.max_concurrency,
+            "default_headers": dict(self.default_headers or {}),
+            "allow_insecure_http": self.allow_insecure_http,
+        }
+
+    def _core(self) -> EmbeddingsClient:
+        settings = self._settings()
+        if self._client is None or settings != self._client_settings:
+            key: SecretStr | None = settings["api_key"]
+            options = {**settings, "api_key": key.get_secret_value() if key else None}
+            self._client = EmbeddingsClient(**options)
+            self._client_settings = settings
+        return self._client
+
+    def _options(self, input_type: InputRole) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "dimensions": self.dimensions,
+            "input_type": input_type,
+            "long_text": self.long_text,
+            "batch_size": self.batch_size,
+            "extra_body": self.model_kwargs or None,
+        }
+
+    @contextmanager
+    def _progress(self, count: int) -> Iterator[ProgressCallback | None]:
+        if not self.show_progress_bar or count == 0:
+            yield None
+            return
+        with _tqdm_class()(total=count, unit="text", desc="Embedding") as bar:
+
+            def advance(done: int, total: int) -> None:
+                # A text over the context is sent as several pieces, and the core counts pieces.
+                if bar.total != total:
+                    bar.total = total
+                bar.update(done - bar.n)
+
+            yield advance
+
+    # -- Embeddings ------------------------------------------------------------------------------
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Embed documents: one vector per text, in order, in parallel requests.
+
+        Args:
+            texts: The texts to embed; empty strings get a valid vector too.
+
+        Returns:
+            One vector per text.
+
+        Raises:
+            aimlapi_embeddings.AimlapiError: the API failed after retries, or a text is invalid.
+        """
+        with self._progress(len(texts)) as on_progress:
+            result = self._core().embed(texts, **self._options("document"), on_progress=on_progress)
+        return result.vectors
+
+    def embed_query(self, text: str) -> list[float]:
+        """Embed one search query, with the query input type where the model has one."""
+        return self._core().embed([text], **self._options("query")).vectors[0]
+
+    async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
+        """Async `embed_documents`, on the running event loop's connection pool."""
+        with self._progress(len(texts)) as on_progress:
+            result = await self._core().aembed(
+                texts, **self._options("document"), on_progress=on_progress
+            )
+        return result.vectors
+
+    async def aembed_query(self, text: str) -> list[float]:
+        """Async `embed_query`."""
+        result = await self._core().aembed([text], **self._options("query"))
+        return result.vectors[0]
