@@ -1,0 +1,276 @@
+"""`AimlapiEmbedding`: every AI/ML API embedding model as a LlamaIndex `BaseEmbedding`.
+
+The class holds configuration and maps it onto `aimlapi_embeddings.EmbeddingsClient`; batching,
+retries, concurrency, long-text handling and input validation all live in that core.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any, Literal
+
+import httpx
+from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
+from llama_index.core.bridge.pydantic import (
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    field_serializer,
+)
+
+from aimlapi_embeddings import EmbeddingsClient, get_model_spec
+from aimlapi_embeddings.client import (
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_MODEL,
+    DEFAULT_TIMEOUT,
+    resolve_api_key,
+    resolve_base_url,
+)
+from aimlapi_embeddings.models import warn_about_model
+
+__all__ = ["AimlapiEmbedding"]
+
+LongText = Literal["chunk", "truncate", "error"]
+InputRole = Literal["document", "query"]
+
+# LlamaIndex's own ceiling for embed_batch_size (BaseEmbedding declares le=2048).
+MAX_EMBED_BATCH_SIZE = 2048
+# The core's read timeout; a float field serialises where an httpx.Timeout would not.
+DEFAULT_TIMEOUT_SECONDS = 60.0
+# Header names that may carry credentials: kept in the live object, left out of to_dict/to_json.
+_SENSITIVE_HEADER = re.compile(r"auth|key|token|secret|passw|cookie|credential", re.IGNORECASE)
+
+
+class AimlapiEmbedding(BaseEmbedding):
+    """Embeddings from any AI/ML API model (https://aimlapi.com), for LlamaIndex.
+
+    Setup:
+        pip install "aimlapi-embeddings[llama-index]"
+        export AIMLAPI_API_KEY="..."
+
+    Key init args (keyword-only):
+        model: the model id, e.g. "text-embedding-3-small" (the default) or "voyage-large-2".
+        api_key: defaults to the AIMLAPI_API_KEY environment variable.
+        base_url (alias api_base): defaults to AIMLAPI_BASE_URL / AIMLAPI_API_BASE, else the
+            public API.
+        dimensions: shorter vectors, for the models that accept it.
+        embed_batch_size: texts per call into the client (default: the model's limit per request).
+        max_concurrency, max_retries, timeout, default_headers, long_text, allow_insecure_http.
+
+    Instantiate:
+        from llama_index.core import Settings
+        from llama_index_aimlapi import AimlapiEmbedding
+
+        Settings.embed_model = AimlapiEmbedding(model="text-embedding-3-small")
+
+    Embed:
+        vector = embed_model.get_query_embedding("What is RAG?")
+        vectors = embed_model.get_text_embedding_batch(["first text", "second text"])
+
+    Async:
+        vector = await embed_model.aget_query_embedding("What is RAG?")
+        vectors = await embed_model.aget_text_embedding_batch(["first text", "second text"])
+
+    The key is a `SecretStr`: it never appears in `repr()`, `to_dict()` or `to_json()`.
+    `from_dict()` / `from_json()` take it from AIMLAPI_API_KEY or an explicit `api_key=`.
+    Instances pickle and deep-copy; the copy builds its own connection pools.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid",
+        populate_by_name=True,
+        protected_namespaces=(),
+        arbitrary_types_allowed=True,
+    )
+
+    model_name: str = Field(
+        default=DEFAULT_MODEL,
+        description="The AI/ML API embedding model id (the `model` init argument).",
+    )
+    api_key: SecretStr = Field(
+        description="The AI/ML API key; defaults to AIMLAPI_API_KEY. Never serialised.",
+        exclude=True,
+        frozen=True,
+    )
+    base_url: str = Field(
+        description="The API's base URL; defaults to AIMLAPI_BASE_URL, AIMLAPI_API_BASE, "
+        "else https://api.aimlapi.com/v1.",
+        alias="api_base",
+        frozen=True,
+    )
+    dimensions: int | None = Field(
+        default=None,
+        description="Width of the returned vectors, for models that can shorten them.",
+        ge=1,
+    )
+    embed_batch_size: int = Field(
+        default=MAX_EMBED_BATCH_SIZE,
+        description="Texts per call into the client; defaults to the model's inputs per request.",
+        ge=1,
+        le=MAX_EMBED_BATCH_SIZE,
+    )
+    max_concurrency: int = Field(
+        default=DEFAULT_MAX_CONCURRENCY,
+        description="Requests of one call sent in parallel.",
+        ge=1,
+        frozen=True,
+    )
+    max_retries: int = Field(
+        default=DEFAULT_MAX_RETRIES,
+        description="Retries of a failed request (429, 5xx, timeouts, dropped connections).",
+        ge=0,
+        frozen=True,
+    )
+    timeout: float = Field(
+        default=DEFAULT_TIMEOUT_SECONDS,
+        description="Seconds to wait for each answer (connecting is capped at "
+        f"{DEFAULT_TIMEOUT.connect:g} s).",
+        gt=0,
+        frozen=True,
+    )
+    default_headers: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra HTTP headers for every request. Credential-like headers are not "
+        "serialised.",
+        repr=False,
+        frozen=True,
+    )
+    long_text: LongText = Field(
+        default="chunk",
+        description='Texts over the model\'s context: "chunk" (embed the pieces and average), '
+        '"truncate", or "error".',
+    )
+    allow_insecure_http: bool = Field(
+        default=False,
+        description="Allow sending the key over plain http to a host other than this machine.",
+        frozen=True,
+    )
+
+    _client: EmbeddingsClient = PrivateAttr()
+
+    def __init__(
+        self,
+        *,
+        model: str | None = None,
+        api_key: str | SecretStr | None = None,
+        base_url: str | None = None,
+        api_base: str | None = None,
+        dimensions: int | None = None,
+        embed_batch_size: int | None = None,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        max_retries: int = DEFAULT_MAX_RETRIES,
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        default_headers: Mapping[str, str] | None = None,
+        long_text: LongText = "chunk",
+        allow_insecure_http: bool = False,
+        transport: httpx.BaseTransport | None = None,
+        async_transport: httpx.AsyncBaseTransport | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Resolve credentials and model rules; no network I/O.
+
+        `transport` / `async_transport` are handed to the underlying httpx clients (tests,
+        proxies); they are not serialised, and a copy made by pickling uses httpx's default.
+        Other keyword arguments are `BaseEmbedding`'s own fields (`callback_manager`,
+        `num_workers`, `embeddings_cache`, ...) and `model_name`, which `to_dict()` writes.
+        """
+        model = _pick("model", model, "model_name", kwargs.pop("model_name", None))
+        base_url = _pick("base_url", base_url, "api_base", api_base)
+        spec = get_model_spec(model if model is not None else DEFAULT_MODEL)
+        # Surface mistakes where the object is made, not at the first embedding call.
+        warn_about_model(spec)
+        spec.check_dimensions(dimensions)
+        if isinstance(api_key, SecretStr):
+            api_key = api_key.get_secret_value()
+        key = resolve_api_key(api_key)
+        if embed_batch_size is None:
+            embed_batch_size = min(spec.max_inputs, MAX_EMBED_BATCH_SIZE)
+        super().__init__(
+            model_name=model if model is not None else DEFAULT_MODEL,
+            api_key=SecretStr(key),
+            base_url=resolve_base_url(base_url),
+            dimensions=dimensions,
+            embed_batch_size=embed_batch_size,
+            max_concurrency=max_concurrency,
+            max_retries=max_retries,
+            timeout=timeout,
+            default_headers=dict(default_headers or {}),
+            long_text=long_text,
+            allow_insecure_http=allow_insecure_http,
+            **kwargs,
+        )
+        self._client = EmbeddingsClient(
+            api_key=key,
+            base_url=self.base_url,
+            max_retries=self.max_retries,
+            timeout=_http_timeout(self.timeout),
+            max_concurrency=self.max_concurrency,
+            default_headers=self.default_headers,
+            allow_insecure_http=self.allow_insecure_http,
+            transport=transport,
+            async_transport=async_transport,
+        )
+
+    @classmethod
+    def class_name(cls) -> str:
+        return "AimlapiEmbedding"
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        # BaseComponent unpickles by re-running __init__ on the fields, which builds a client
+        # without the caller's transport; the pickled client, when it could travel, has it.
+        super().__setstate__(state)
+        client = (state.get("__pydantic_private__") or {}).get("_client")
+        if isinstance(client, EmbeddingsClient):
+            self._client = client
+
+    @field_serializer("default_headers")
+    def _serialize_headers(self, headers: dict[str, str]) -> dict[str, str]:
+        return {
+            name: value for name, value in headers.items() if not _SENSITIVE_HEADER.search(name)
+        }
+
+    # -- the hooks BaseEmbedding calls ------------------------------------------------------------
+
+    def _options(self, input_type: InputRole) -> dict[str, Any]:
+        """The per-call arguments of the core client, read from the fields at call time."""
+        return {
+            "model": self.model_name,
+            "dimensions": self.dimensions,
+            "input_type": input_type,
+            "long_text": self.long_text,
+        }
+
+    def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return self._client.embed(texts, **self._options("document")).vectors
+
+    async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
+        return (await self._client.aembed(texts, **self._options("document"))).vectors
+
+    def _get_text_embedding(self, text: str) -> Embedding:
+        return self._get_text_embeddings([text])[0]
+
+    async def _aget_text_embedding(self, text: str) -> Embedding:
+        return (await self._aget_text_embeddings([text]))[0]
+
+    def _get_query_embedding(self, query: str) -> Embedding:
+        return self._client.embed([query], **self._options("query")).vectors[0]
+
+    async def _aget_query_embedding(self, query: str) -> Embedding:
+        return (await self._client.aembed([query], **self._options("query"))).vectors[0]
+
+
+def _http_timeout(seconds: float) -> httpx.Timeout:
+    """`seconds` for every phase but connecting, which keeps the core's shorter cap."""
+    connect = DEFAULT_TIMEOUT.connect
+    return httpx.Timeout(seconds, connect=seconds if connect is None else min(seconds, connect))
+
+
+def _pick(name: str, value: str | None, other_name: str, other: str | None) -> str | None:
+    """One value given under either of two names; both given and different is a mistake."""
+    if value is not None and other is not None and value != other:
+        msg = f"pass {name}= or {other_name}=, not both ({value!r} != {other!r})"
+        raise ValueError(msg)
+    return value if value is not None else other
