@@ -51,7 +51,7 @@ ProgressCallback = Callable[[int, int], None]
 """Called as `(inputs_done, inputs_total)` each time a request completes."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class EmbeddingResult:
     """The answer to one `embed()` call."""
 
@@ -60,6 +60,15 @@ class EmbeddingResult:
     usage: Usage
     """Tokens (and credits, where the API says) summed over every request of the call."""
     model: str
+
+    def __repr__(self) -> str:
+        # A summary: the full repr of a large call is megabytes, and asyncio.run() in CPython
+        # 3.11 builds the repr of its main task's result on the way out.
+        width = len(self.vectors[0]) if self.vectors else 0
+        return (
+            f"EmbeddingResult(model={self.model!r}, vectors=<{len(self.vectors)} x {width}>, "
+            f"usage={self.usage!r})"
+        )
 
 
 def resolve_api_key(api_key: str | None) -> str:

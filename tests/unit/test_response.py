@@ -1,0 +1,111 @@
+"""Parsing a 200: vectors by index, checked for count, width and finiteness."""
+
+from __future__ import annotations
+
+import base64
+import json
+from array import array
+
+import pytest
+
+from aimlapi_embeddings import ResponseError
+from aimlapi_embeddings._response import Usage, parse_embeddings
+
+
+def body(data: object, **extra: object) -> bytes:
+    return json.dumps({"data": data, **extra}).encode()
+
+
+def test_data_is_put_back_in_index_order() -> None:
+    data = [{"index": 1, "embedding": [0.0, 1.0]}, {"index": 0, "embedding": [1.0, 0.0]}]
+    vectors, _ = parse_embeddings(body(data), 2, 2)
+    assert vectors == [[1.0, 0.0], [0.0, 1.0]]
+
+
+def test_base64_float32_is_decoded() -> None:
+    raw = base64.b64encode(array("f", [0.5, -0.25, 1.0]).tobytes()).decode()
+    vectors, _ = parse_embeddings(body([{"index": 0, "embedding": raw}]), 1, 3)
+    assert vectors == [[0.5, -0.25, 1.0]]
+
+
+@pytest.mark.parametrize(
+    ("content", "width", "problem"),
+    [
+        (b"<html>oops</html>", None, "not JSON"),
+        (b'{"object": "list"}', None, "without a `data` list"),
+        (body([{"index": 0, "embedding": [1.0]}]), None, "returned 1 vectors for 2 inputs"),
+        (body([{"index": 0, "embedding": [1.0]}, {"index": 0, "embedding": [1.0]}]), None, "twice"),
+        (
+            body([{"index": 0, "embedding": [1.0]}, {"index": 5, "embedding": [1.0]}]),
+            None,
+            "index is 5",
+        ),
+        (
+            body([{"index": 0, "embedding": [1.0]}, {"index": 1, "embedding": [1.0, 2.0]}]),
+            None,
+            "expected 1",
+        ),
+        (
+            body([{"index": 0, "embedding": [1.0]}, {"index": 1, "embedding": [1.0]}]),
+            3,
+            "expected 3",
+        ),
+        (
+            body([{"index": 0, "embedding": [1.0]}, {"index": 1, "embedding": [None]}]),
+            None,
+            "not a number",
+        ),
+        (
+            body([{"index": 0, "embedding": [1e400]}, {"index": 1, "embedding": [1.0]}]),
+            None,
+            "NaN or infinity",
+        ),
+        (
+            body([{"index": 0, "embedding": "@@@"}, {"index": 1, "embedding": [1.0]}]),
+            None,
+            "base64",
+        ),
+        (
+            body([{"index": 0, "embedding": "AAA="}, {"index": 1, "embedding": [1.0]}]),
+            None,
+            "bytes",
+        ),
+        (
+            body([{"index": 0, "embedding": {}}, {"index": 1, "embedding": [1.0]}]),
+            None,
+            "not a list",
+        ),
+        (body([{"index": 0, "embedding": []}, {"index": 1, "embedding": []}]), None, "expected 0"),
+    ],
+)
+def test_malformed_answers_are_response_errors(
+    content: bytes, width: int | None, problem: str
+) -> None:
+    with pytest.raises(ResponseError, match=problem):
+        parse_embeddings(content, 2, width)
+
+
+def test_nan_literals_are_refused() -> None:
+    content = b'{"data": [{"index": 0, "embedding": [NaN]}]}'
+    with pytest.raises(ResponseError, match="NaN"):
+        parse_embeddings(content, 1, None)
+
+
+@pytest.mark.parametrize(
+    ("extra", "usage"),
+    [
+        ({"usage": {"prompt_tokens": 3, "total_tokens": 3}}, Usage(3, 3, None)),
+        ({"usage": {"prompt_tokens": None, "total_tokens": 7}}, Usage(None, 7, None)),
+        ({"usage": None}, Usage()),
+        ({}, Usage()),
+        ({"meta": {"usage": {"credits_used": 42}}}, Usage(None, None, 42.0)),
+    ],
+)
+def test_usage_shapes(extra: dict[str, object], usage: Usage) -> None:
+    _, parsed = parse_embeddings(body([{"index": 0, "embedding": [1.0]}], **extra), 1, None)
+    assert parsed == usage
+
+
+def test_usage_sums_tolerate_none() -> None:
+    assert Usage(1, None, None) + Usage(2, 5, None) == Usage(3, 5, None)
+    assert Usage() + Usage() == Usage()
