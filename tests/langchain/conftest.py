@@ -72,23 +72,33 @@ def emulator(_module_emulator: Emulator) -> Emulator:
 
 
 @pytest.fixture
-def make_embeddings(emulator: Emulator) -> Iterator[MakeEmbeddings]:
-    """Build `AimlapiEmbeddings` pointed at the emulator; their connections close afterwards."""
+def closing() -> Iterator[Callable[[AimlapiEmbeddings], AimlapiEmbeddings]]:
+    """Register embeddings whose sync connection pool must close when the test ends.
+
+    The core leaves its pool to the garbage collector, which then warns about open sockets at
+    some later test (an error under filterwarnings=error); closing here pins it to this test.
+    """
     made: list[AimlapiEmbeddings] = []
+
+    def register(embeddings: AimlapiEmbeddings) -> AimlapiEmbeddings:
+        made.append(embeddings)
+        return embeddings
+
+    yield register
+    for embeddings in made:
+        if embeddings._client is not None:
+            embeddings._client.close()
+
+
+@pytest.fixture
+def make_embeddings(
+    emulator: Emulator, closing: Callable[[AimlapiEmbeddings], AimlapiEmbeddings]
+) -> MakeEmbeddings:
+    """Build `AimlapiEmbeddings` pointed at the emulator."""
 
     def make(**options: Any) -> AimlapiEmbeddings:
         options.setdefault("api_key", emulator.api_key)
         options.setdefault("base_url", emulator.base_url)
-        embeddings = AimlapiEmbeddings(**options)
-        made.append(embeddings)
-        return embeddings
+        return closing(AimlapiEmbeddings(**options))
 
-    yield make
-    for embeddings in made:
-        close_pools(embeddings)
-
-
-def close_pools(embeddings: AimlapiEmbeddings) -> None:
-    """Close the sync pool now: a pool left to the garbage collector warns about open sockets."""
-    if embeddings._client is not None:
-        embeddings._client.close()
+    return make
