@@ -8,7 +8,7 @@ vectors make up its own.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence, Set
 from dataclasses import dataclass
 from typing import Literal
 
@@ -54,7 +54,9 @@ def validate_texts(texts: object) -> list[str]:
             "wrap one text in a list: [text]"
         )
         raise InvalidInputError(msg)
-    if not isinstance(texts, Sequence):
+    # Any ordered iterable will do (a list, a tuple, a pandas Series); unordered ones would lose
+    # the pairing between texts and vectors.
+    if not isinstance(texts, Iterable) or isinstance(texts, (Mapping, Set)):
         msg = f"texts must be a list of strings, not {type(texts).__name__}"
         raise InvalidInputError(msg)
     checked = list(texts)

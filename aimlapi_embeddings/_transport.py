@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -172,13 +172,19 @@ class CallSettings:
     long_text: LongText
     max_retries: int
     throttle: Throttle
-    model: str = field(default="")
+    timeout: httpx.Timeout
+    model: str = ""
 
     def request(self, pieces: Sequence[str]) -> httpx.Request:
         body = dict(self.body)
         body["input"] = pieces[0] if self.single_input else list(pieces)
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        return httpx.Request("POST", self.url, headers=self.headers, content=content)
+        # Set the timeout on the request itself: httpx < 0.28 applies the client's timeout only
+        # to requests it builds, and a request without one would wait forever.
+        extensions = {"timeout": self.timeout.as_dict()}
+        return httpx.Request(
+            "POST", self.url, headers=self.headers, content=content, extensions=extensions
+        )
 
 
 def batch_flow(

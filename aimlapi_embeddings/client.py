@@ -219,9 +219,10 @@ class EmbeddingsClient:
     def _client_options(self) -> dict[str, Any]:
         return {
             "timeout": self.timeout,
+            # Each call bounds its own parallelism; the pool does not cap connections, so that
+            # many threads sharing one client never wait on each other for a connection.
             "limits": httpx.Limits(
-                max_connections=self.max_concurrency,
-                max_keepalive_connections=self.max_concurrency,
+                max_connections=None, max_keepalive_connections=2 * self.max_concurrency
             ),
             "follow_redirects": False,
         }
@@ -378,6 +379,7 @@ class EmbeddingsClient:
             long_text=long_text,
             max_retries=self.max_retries,
             throttle=self._throttle,
+            timeout=self.timeout,
             model=name,
         )
         return _Call(name, plan, settings)

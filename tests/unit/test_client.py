@@ -483,3 +483,23 @@ def test_unknown_models_warn_once_and_use_generic_rules(embed: Embed) -> None:
     assert (
         max(len(body["input"]) for body in api.requests) <= get_model_spec("x/unknown").max_inputs
     )
+
+
+def test_every_request_carries_the_timeout(embed: Embed) -> None:
+    seen: list[dict[str, Any]] = []
+
+    def capture(request: httpx.Request) -> None:
+        seen.append(request.extensions["timeout"])
+
+    api = FakeAPI(faults=[capture])
+    embed(api.client(timeout=httpx.Timeout(7.0, connect=2.0)), ["x"])
+    assert seen == [{"connect": 2.0, "read": 7.0, "write": 7.0, "pool": 7.0}]
+
+
+def test_any_ordered_iterable_of_texts_is_accepted(embed: Embed) -> None:
+    api = FakeAPI()
+    expected = [vector_for(t, 1536) for t in ("a", "b")]
+    assert embed(api.client(), ("a", "b")).vectors == expected
+    assert embed(api.client(), (t for t in ["a", "b"])).vectors == expected
+    with pytest.raises(InvalidInputError, match="not set"):
+        embed(api.client(), {"a", "b"})
