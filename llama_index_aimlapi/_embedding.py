@@ -214,6 +214,14 @@ class AimlapiEmbedding(BaseEmbedding):
             async_transport=async_transport,
         )
 
+    def close(self) -> None:
+        """Close the pooled connections of sync calls; they reopen on the next call."""
+        self._client.close()
+
+    async def aclose(self) -> None:
+        """Close the running event loop's pooled connections; they reopen on the next call."""
+        await self._client.aclose()
+
     @classmethod
     def class_name(cls) -> str:
         return "AimlapiEmbedding"

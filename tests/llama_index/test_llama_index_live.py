@@ -31,7 +31,7 @@ QUESTIONS = {
 def embedding(live_api_key: str) -> Iterator[AimlapiEmbedding]:
     model = AimlapiEmbedding(api_key=live_api_key, dimensions=256)
     yield model
-    model._client.close()
+    model.close()
 
 
 def cosine(left: list[float], right: list[float]) -> float:

@@ -79,7 +79,7 @@ class Embeddings:
 
     def close(self) -> None:
         for embedding in self.made:
-            embedding._client.close()
+            embedding.close()
 
 
 @pytest.fixture
@@ -124,6 +124,16 @@ def test_failed_requests_are_retried_once_by_the_core(api: Emulator, make: Embed
         embedding.get_text_embedding("given up")
     # max_retries=2 means three attempts in all: no second retry layer multiplies them.
     assert [record.status for record in api.requests] == [503, 503, 503]
+
+
+async def test_close_releases_pools_and_the_embedding_keeps_working(make: Embeddings) -> None:
+    embedding = make()
+    first = embedding.get_text_embedding("text")
+    embedding.close()
+    assert embedding.get_text_embedding("text") == first
+    assert await embedding.aget_text_embedding("text") == first
+    await embedding.aclose()
+    assert await embedding.aget_text_embedding("text") == first
 
 
 def test_a_wrong_key_fails_without_showing_it(api: Emulator, make: Embeddings) -> None:
