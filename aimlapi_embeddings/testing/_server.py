@@ -11,6 +11,7 @@ import math
 import secrets
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -49,6 +50,7 @@ _HTML_PAGE = (
 )
 _START_TIMEOUT = 10.0
 _STOP_TIMEOUT = 10.0
+_BACKLOG = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +76,8 @@ class Emulator:
     texts that share words are close, but they are NOT the real model's vectors.
 
     Faults (see `Faults`) are set as keyword arguments, changed with `configure()`, scripted
-    with `fail_next()`, and reproducible from `seed`. Every request is kept in `requests`.
+    with `fail_next()`, and reproducible from `seed`. Every request is kept in `requests`, up to
+    the last `max_records` (so that a long-running CLI or benchmark does not grow without end).
     """
 
     def __init__(
@@ -84,6 +87,7 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         seed: int = 0,
+        max_records: int | None = 100_000,
         **faults: Unpack[FaultOptions],
     ) -> None:
         self._api_key = api_key if api_key is not None else f"emu-{secrets.token_hex(16)}"
@@ -93,7 +97,7 @@ class Emulator:
         self._seed = seed
         self._state = FaultState(Faults(**faults), seed)
         self._bank = VectorBank()
-        self._records: list[RequestRecord] = []
+        self._records: deque[RequestRecord] = deque(maxlen=max_records)
         self._records_lock = threading.Lock()
         self._in_flight = 0
         self._peak_in_flight = 0
@@ -235,7 +239,14 @@ class Emulator:
         loop = asyncio.new_event_loop()
         try:
             server = loop.run_until_complete(
-                asyncio.start_server(self._serve_connection, self._host, self._requested_port)
+                asyncio.start_server(
+                    self._serve_connection,
+                    self._host,
+                    self._requested_port,
+                    # Clients open many connections at once; an overflowing backlog drops SYNs,
+                    # which costs the client a one-second retransmit.
+                    backlog=_BACKLOG,
+                )
             )
         except BaseException as exc:
             loop.close()
@@ -282,6 +293,10 @@ class Emulator:
                 await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client went away; nothing to answer
+        except asyncio.CancelledError:
+            # stop() cancels every connection. End the task normally: before Python 3.12 the
+            # streams machinery logs an error for a connection task that ends cancelled.
+            pass
         finally:
             self._connections.discard(task)
             writer.close()

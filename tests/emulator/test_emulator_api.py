@@ -82,7 +82,7 @@ def assert_error(response: httpx.Response, status: int, *phrases: str) -> dict[s
     assert body["timestamp"].endswith("Z")
     for phrase in phrases:
         assert phrase in body["message"]
-    return body
+    return dict(body)
 
 
 # -- the public surface ----------------------------------------------------------------------
@@ -454,7 +454,8 @@ def raw_exchange(api: Emulator, payload: bytes, answers: int) -> list[bytes]:
     """Send `payload` on one socket and read `answers` responses (each with a content-length)."""
     with socket.create_connection(("127.0.0.1", api.port), timeout=5) as sock:
         sock.sendall(payload)
-        buffer, replies = b"", []
+        buffer = b""
+        replies: list[bytes] = []
         while len(replies) < answers:
             while b"\r\n\r\n" not in buffer:
                 chunk = sock.recv(65536)
