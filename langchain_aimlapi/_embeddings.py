@@ -300,6 +300,20 @@ class AimlapiEmbeddings(Serializable, Embeddings):
 
             yield advance
 
+    def close(self) -> None:
+        """Close the pooled connections of sync calls now rather than at garbage collection.
+
+        Optional: the next call opens a new pool. Useful before stopping a local server, or in
+        services that create and drop many embedders.
+        """
+        if self._client is not None:
+            self._client.close()
+
+    async def aclose(self) -> None:
+        """Close the running event loop's pooled connections (`asyncio.run` closes them too)."""
+        if self._client is not None:
+            await self._client.aclose()
+
     # -- Embeddings ------------------------------------------------------------------------------
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:

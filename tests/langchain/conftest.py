@@ -6,6 +6,7 @@ import ipaddress
 import os
 import socket
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,6 +16,26 @@ from aimlapi_embeddings.testing import Emulator
 from langchain_aimlapi import AimlapiEmbeddings
 
 MakeEmbeddings = Callable[..., AimlapiEmbeddings]
+
+_HERE = Path(__file__).parent
+# Read at import, before any fixture clears the environment: only the live tests use it.
+_LIVE_API_KEY = os.environ.get("AIMLAPI_API_KEY", "").strip()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """`live` tests of this directory run only with a real key."""
+    if _LIVE_API_KEY:
+        return
+    skip_live = pytest.mark.skip(reason="needs AIMLAPI_API_KEY")
+    for item in items:
+        if "live" in item.keywords and _HERE in item.path.parents:
+            item.add_marker(skip_live)
+
+
+@pytest.fixture
+def live_api_key() -> str:
+    """The real key the session started with (the environment is cleared for every test)."""
+    return _LIVE_API_KEY
 
 
 @pytest.fixture(autouse=True)
@@ -75,8 +96,8 @@ def emulator(_module_emulator: Emulator) -> Emulator:
 def closing() -> Iterator[Callable[[AimlapiEmbeddings], AimlapiEmbeddings]]:
     """Register embeddings whose sync connection pool must close when the test ends.
 
-    The core leaves its pool to the garbage collector, which then warns about open sockets at
-    some later test (an error under filterwarnings=error); closing here pins it to this test.
+    A pool left to the garbage collector warns about open sockets during some later test (an
+    error under filterwarnings=error), so every test closes what it opened.
     """
     made: list[AimlapiEmbeddings] = []
 
@@ -86,8 +107,7 @@ def closing() -> Iterator[Callable[[AimlapiEmbeddings], AimlapiEmbeddings]]:
 
     yield register
     for embeddings in made:
-        if embeddings._client is not None:
-            embeddings._client.close()
+        embeddings.close()
 
 
 @pytest.fixture

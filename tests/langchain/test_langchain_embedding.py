@@ -253,3 +253,13 @@ def test_default_headers_and_timeout_reach_the_client(monkeypatch: pytest.Monkey
     assert request.url == "https://mock.test/v1/embeddings"
     assert request.headers["X-Team"] == "search"
     assert request.headers["Authorization"] == "Bearer sk-mock"
+
+
+async def test_close_and_aclose_release_pools_that_reopen(make_embeddings: MakeEmbeddings) -> None:
+    embeddings = make_embeddings()
+    first = embeddings.embed_query("again and again")
+    embeddings.close()
+    assert embeddings.embed_query("again and again") == first
+    await embeddings.aembed_query("again and again")
+    await embeddings.aclose()
+    assert await embeddings.aembed_query("again and again") == first
