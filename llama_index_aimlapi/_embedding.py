@@ -57,7 +57,9 @@ class AimlapiEmbedding(BaseEmbedding):
         base_url (alias api_base): defaults to AIMLAPI_BASE_URL / AIMLAPI_API_BASE, else the
             public API.
         dimensions: shorter vectors, for the models that accept it.
-        embed_batch_size: texts per call into the client (default: the model's limit per request).
+        embed_batch_size: texts per call into the client. Default: enough to keep every one of
+            `max_concurrency` requests full (the model's inputs per request times
+            max_concurrency), at most 2048.
         max_concurrency, max_retries, timeout, default_headers, long_text, allow_insecure_http.
 
     Instantiate:
@@ -108,7 +110,8 @@ class AimlapiEmbedding(BaseEmbedding):
     )
     embed_batch_size: int = Field(
         default=MAX_EMBED_BATCH_SIZE,
-        description="Texts per call into the client; defaults to the model's inputs per request.",
+        description="Texts per call into the client; defaults to the model's inputs per request "
+        "times max_concurrency, at most 2048.",
         ge=1,
         le=MAX_EMBED_BATCH_SIZE,
     )
@@ -186,14 +189,12 @@ class AimlapiEmbedding(BaseEmbedding):
         if isinstance(api_key, SecretStr):
             api_key = api_key.get_secret_value()
         key = resolve_api_key(api_key)
-        if embed_batch_size is None:
-            embed_batch_size = min(spec.max_inputs, MAX_EMBED_BATCH_SIZE)
         super().__init__(
             model_name=model if model is not None else DEFAULT_MODEL,
             api_key=SecretStr(key),
             base_url=resolve_base_url(base_url),
             dimensions=dimensions,
-            embed_batch_size=embed_batch_size,
+            embed_batch_size=MAX_EMBED_BATCH_SIZE if embed_batch_size is None else embed_batch_size,
             max_concurrency=max_concurrency,
             max_retries=max_retries,
             timeout=timeout,
@@ -202,6 +203,12 @@ class AimlapiEmbedding(BaseEmbedding):
             allow_insecure_http=allow_insecure_http,
             **kwargs,
         )
+        if embed_batch_size is None:
+            # LlamaIndex's sync path sends one chunk of embed_batch_size texts at a time; a chunk
+            # of the model's inputs per request would be one request, and max_concurrency idle.
+            self.embed_batch_size = min(
+                spec.max_inputs * self.max_concurrency, MAX_EMBED_BATCH_SIZE
+            )
         self._client = EmbeddingsClient(
             api_key=key,
             base_url=self.base_url,

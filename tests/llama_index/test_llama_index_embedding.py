@@ -6,11 +6,13 @@ import asyncio
 import copy
 import json
 import pickle
+import warnings
 from typing import Any
 
 import httpx
 import pytest
 from llama_index.core.bridge.pydantic import ValidationError
+from llama_index.core.storage.kvstore import SimpleKVStore
 from llama_index_fakes import API_KEY, BASE_URL, FakeAPI, make_embedding, vector_for
 
 from aimlapi_embeddings import (
@@ -103,7 +105,7 @@ def test_unknown_model_warns_at_construction() -> None:
         embedding = AimlapiEmbedding(api_key=API_KEY, model="someone/new-embedder")
     # The warning points at the caller's line, not into the adapter.
     assert caught[0].filename == __file__
-    assert embedding.embed_batch_size == 128  # the generic rules' inputs per request
+    assert embedding.embed_batch_size == 8 * 128  # the generic rules' inputs per request
 
 
 def test_deprecated_model_warns_at_construction() -> None:
@@ -112,19 +114,22 @@ def test_deprecated_model_warns_at_construction() -> None:
 
 
 @pytest.mark.parametrize(
-    ("model", "batch_size"),
+    ("model", "max_concurrency", "batch_size"),
     [
-        ("text-embedding-3-large", 2048),
-        ("voyage-2", 128),
-        (GOOGLE, 250),
-        ("alibaba/qwen-text-embedding-v4", 10),
-        ("qwen-text-embedding-v3", 10),  # an alias gets its model's rules
+        ("text-embedding-3-large", 8, 2048),  # 2048 inputs per request, LlamaIndex's ceiling
+        ("voyage-2", 8, 1024),  # 128 per request, 8 requests at once
+        (GOOGLE, 8, 2000),
+        ("alibaba/qwen-text-embedding-v4", 8, 80),
+        ("qwen-text-embedding-v3", 2, 20),  # an alias gets its model's rules
+        ("togethercomputer/m2-bert-80M-8k-retrieval", 3, 3),  # one input per request
     ],
 )
-def test_embed_batch_size_defaults_to_the_models_inputs_per_request(
-    model: str, batch_size: int
+def test_embed_batch_size_defaults_to_what_fills_every_concurrent_request(
+    model: str, max_concurrency: int, batch_size: int
 ) -> None:
-    embedding = AimlapiEmbedding(api_key=API_KEY, model=model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ModelStatusWarning)
+        embedding = AimlapiEmbedding(api_key=API_KEY, model=model, max_concurrency=max_concurrency)
     assert embedding.embed_batch_size == batch_size
     assert embedding.model_name == model
 
@@ -286,6 +291,14 @@ def test_invalid_input_is_reported_by_index(fake_api: FakeAPI) -> None:
     with pytest.raises(InvalidInputError, match=r"texts\[1\]") as caught:
         embedding.get_text_embedding_batch(["fine", 42])  # type: ignore[list-item]
     assert caught.value.index == 1
+
+
+def test_base_embedding_fields_keep_working(fake_api: FakeAPI) -> None:
+    embedding = make_embedding(fake_api, dimensions=8, embeddings_cache=SimpleKVStore())
+    first = embedding.get_text_embedding_batch(["cached", "texts"])
+    assert embedding.get_text_embedding_batch(["cached", "texts"]) == first
+    assert embedding.get_query_embedding("cached") == first[0]
+    assert fake_api.inputs == ["cached", "texts"]  # the second batch and the query hit the cache
 
 
 def test_empty_batch_sends_nothing(fake_api: FakeAPI) -> None:

@@ -111,6 +111,18 @@ async def test_vectors_are_the_apis_vectors_sync_async_batch_single(
     assert await embedding.aget_query_embedding(texts[0]) == expected[0]
 
 
+def test_the_sync_path_keeps_every_concurrent_request_busy(api: Emulator, make: Embeddings) -> None:
+    # Qwen takes 10 inputs per request. LlamaIndex sends one chunk of embed_batch_size texts at
+    # a time; the default chunk (80) lets the core run max_concurrency requests side by side.
+    api.configure(latency=0.05)
+    embedding = make(model="alibaba/qwen-text-embedding-v3", max_concurrency=4)
+    texts = [f"text number {number}" for number in range(80)]
+    vectors = embedding.get_text_embedding_batch(texts)
+    assert vectors == [embedding_for(text, "alibaba/qwen-text-embedding-v3") for text in texts]
+    assert [len(record.inputs) for record in api.requests] == [10] * 8
+    assert api.peak_concurrency == 4
+
+
 def test_failed_requests_are_retried_once_by_the_core(api: Emulator, make: Embeddings) -> None:
     embedding = make(max_retries=2)
     api.fail_next(503, count=2, retry_after=0.01)
