@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import httpx
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
@@ -29,12 +29,12 @@ from aimlapi_embeddings.client import (
     resolve_api_key,
     resolve_base_url,
 )
-from aimlapi_embeddings.models import warn_about_model
+from aimlapi_embeddings.models import InputRole, warn_about_model
 
 __all__ = ["AimlapiEmbedding"]
 
+# The core's `long_text` choices (its alias lives in a private module).
 LongText = Literal["chunk", "truncate", "error"]
-InputRole = Literal["document", "query"]
 
 # LlamaIndex's own ceiling for embed_batch_size (BaseEmbedding declares le=2048).
 MAX_EMBED_BATCH_SIZE = 2048
@@ -42,6 +42,13 @@ MAX_EMBED_BATCH_SIZE = 2048
 DEFAULT_TIMEOUT_SECONDS = 60.0
 # Header names that may carry credentials: kept in the live object, left out of to_dict/to_json.
 _SENSITIVE_HEADER = re.compile(r"auth|key|token|secret|passw|cookie|credential", re.IGNORECASE)
+
+
+class _CallOptions(TypedDict):
+    model: str
+    dimensions: int | None
+    input_type: InputRole
+    long_text: LongText
 
 
 class AimlapiEmbedding(BaseEmbedding):
@@ -176,7 +183,7 @@ class AimlapiEmbedding(BaseEmbedding):
         """Resolve credentials and model rules; no network I/O.
 
         `transport` / `async_transport` are handed to the underlying httpx clients (tests,
-        proxies); they are not serialised, and a copy made by pickling uses httpx's default.
+        proxies). They are not serialised; a pickled copy keeps them only if they pickle.
         Other keyword arguments are `BaseEmbedding`'s own fields (`callback_manager`,
         `num_workers`, `embeddings_cache`, ...) and `model_name`, which `to_dict()` writes.
         """
@@ -249,14 +256,14 @@ class AimlapiEmbedding(BaseEmbedding):
 
     # -- the hooks BaseEmbedding calls ------------------------------------------------------------
 
-    def _options(self, input_type: InputRole) -> dict[str, Any]:
+    def _options(self, input_type: InputRole) -> _CallOptions:
         """The per-call arguments of the core client, read from the fields at call time."""
-        return {
-            "model": self.model_name,
-            "dimensions": self.dimensions,
-            "input_type": input_type,
-            "long_text": self.long_text,
-        }
+        return _CallOptions(
+            model=self.model_name,
+            dimensions=self.dimensions,
+            input_type=input_type,
+            long_text=self.long_text,
+        )
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
         return self._client.embed(texts, **self._options("document")).vectors
