@@ -7,9 +7,9 @@ concurrency, retries, long texts and input checks all happen in that core, once.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 from langchain_core.embeddings import Embeddings
@@ -33,15 +33,13 @@ from aimlapi_embeddings.client import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MODEL,
     DEFAULT_TIMEOUT,
+    ProgressCallback,
     resolve_api_key,
     resolve_base_url,
 )
-from aimlapi_embeddings.models import warn_about_model
+from aimlapi_embeddings.models import InputRole, warn_about_model
 
 __all__ = ["AimlapiEmbeddings"]
-
-InputRole = Literal["document", "query"]
-ProgressCallback = Callable[[int, int], None]
 
 # Request fields the core sets itself (per model, per call, per role); a model_kwargs entry would
 # silently override them, e.g. send a query with the document task type, or decode base64 as floats.
