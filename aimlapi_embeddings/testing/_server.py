@@ -51,6 +51,7 @@ _HTML_PAGE = (
 _START_TIMEOUT = 10.0
 _STOP_TIMEOUT = 10.0
 _BACKLOG = 1024
+_COALESCE_BYTES = 64 << 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,9 +311,13 @@ class Emulator:
             headers=reply.headers,
             keep_alive=keep_alive,
         )
-        writer.write(head)
         # A dropped connection announces the whole body, sends half, and closes.
-        writer.write(reply.body[: len(reply.body) // 2] if reply.cut else reply.body)
+        body = reply.body[: len(reply.body) // 2] if reply.cut else reply.body
+        if len(body) < _COALESCE_BYTES:
+            writer.write(head + body)  # one send: a syscall costs more than this copy
+        else:
+            writer.write(head)
+            writer.write(body)
 
     async def _answer(self, request: HttpRequest) -> _Reply:
         request_id = f"emu-{self._id_prefix}-{next(self._request_ids):06d}"
