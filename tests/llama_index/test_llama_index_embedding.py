@@ -288,8 +288,9 @@ def test_long_text_modes(fake_api: FakeAPI) -> None:
 
 def test_invalid_input_is_reported_by_index(fake_api: FakeAPI) -> None:
     embedding = make_embedding(fake_api)
+    texts: list[Any] = ["fine", 42]
     with pytest.raises(InvalidInputError, match=r"texts\[1\]") as caught:
-        embedding.get_text_embedding_batch(["fine", 42])  # type: ignore[list-item]
+        embedding.get_text_embedding_batch(texts)
     assert caught.value.index == 1
 
 
