@@ -7,7 +7,6 @@ seed, whatever the timing. Only the request-rate cap depends on the clock.
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import random
 import struct
@@ -283,8 +282,3 @@ class FaultState:
         return Verdict(
             scripted.status, "scripted", delay, message, scripted.retry_after, scripted.body
         )
-
-
-def apply(faults: Faults, changes: FaultOptions) -> Faults:
-    """`faults` with `changes` applied, validated."""
-    return dataclasses.replace(faults, **changes)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import dataclasses
 import hmac
 import itertools
 import logging
@@ -16,13 +17,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING
 
-from aimlapi_embeddings.testing._faults import (
-    Faults,
-    FaultState,
-    ScriptedFault,
-    Verdict,
-    apply,
-)
+from aimlapi_embeddings.testing._faults import Faults, FaultState, ScriptedFault, Verdict
 from aimlapi_embeddings.testing._http import HttpError, HttpRequest, read_request, render_head
 from aimlapi_embeddings.testing._protocol import (
     ParsedRequest,
@@ -95,7 +90,6 @@ class Emulator:
         self._host = host
         self._requested_port = port
         self._port: int | None = None
-        self._seed = seed
         self._state = FaultState(Faults(**faults), seed)
         self._bank = VectorBank()
         self._records: deque[RequestRecord] = deque(maxlen=max_records)
@@ -169,7 +163,8 @@ class Emulator:
     @property
     def base_url(self) -> str:
         """The API base, as clients want it: `http://127.0.0.1:PORT/v1`."""
-        host = "127.0.0.1" if self._host in ("", "0.0.0.0") else self._host
+        # A wildcard bind is reachable on loopback, and loopback keeps the key off the network.
+        host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(self._host, self._host)
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}/v1"
@@ -204,7 +199,7 @@ class Emulator:
 
     def configure(self, **changes: Unpack[FaultOptions]) -> None:
         """Change fault settings from now on, for example `configure(error_rate=0.2)`."""
-        self._state.configure(apply(self._state.faults, changes))
+        self._state.configure(dataclasses.replace(self._state.faults, **changes))
 
     def fail_next(
         self,
@@ -216,9 +211,10 @@ class Emulator:
     ) -> None:
         """Answer the next `count` valid requests with `status` before any other fault.
 
-        `status` is an HTTP status (its error body carries `message`; a 429 or any status with
-        `retry_after` carries Retry-After headers), or "drop" (cut the answer off midway),
-        "html" (200 with an HTML page) or "hang" (answer after `hang_seconds`).
+        `status` is an HTTP status (an error body carries `message`; with `retry_after` the
+        answer carries `Retry-After` and `retry-after-ms`, without it none), or "drop" (cut the
+        answer off midway), "html" (200 with an HTML page) or "hang" (answer after
+        `hang_seconds`). Scripted answers come before every other fault, caps included.
         """
         self._state.script(status, count=count, retry_after=retry_after, message=message)
 
@@ -383,12 +379,11 @@ class Emulator:
         parsed: ParsedRequest,
         verdict: Verdict,
     ) -> RequestRecord:
-        status = verdict.status
         return RequestRecord(
             request_id=request_id,
             time=arrived,
             path=request.path,
-            status=status,
+            status=verdict.status,
             model=parsed.model,
             inputs=parsed.inputs,
             tokens=parsed.tokens,
