@@ -48,7 +48,9 @@ API_KEY_ENV = "AIMLAPI_API_KEY"
 BASE_URL_ENVS = ("AIMLAPI_BASE_URL", "AIMLAPI_API_BASE")
 
 ProgressCallback = Callable[[int, int], None]
-"""Called as `(inputs_done, inputs_total)` each time a request completes."""
+"""Called as `(texts_done, texts_total)` each time a request completes.
+
+When long texts are sent in pieces, `texts_done` is the share of pieces sent, in texts."""
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -265,6 +267,13 @@ class EmbeddingsClient:
         if entry is not None:
             await entry.client.aclose()
 
+    def __del__(self) -> None:
+        # Close the sync pool with the client, so its sockets are not left to the collector.
+        # Async pools close with their event loop (see _close_at_loop_shutdown).
+        client = self.__dict__.get("_sync_client")
+        if client is not None:
+            client.close()
+
     def __enter__(self) -> EmbeddingsClient:
         return self
 
@@ -404,13 +413,14 @@ class _Call:
     def progress(self, on_progress: ProgressCallback | None) -> Callable[[int], None]:
         if on_progress is None:
             return lambda index: None
-        done = 0
-        total = len(self.plan.pieces)
+        pieces_done = 0
+        pieces = len(self.plan.pieces)
+        texts = len(self.plan.spans)
 
         def report(index: int) -> None:
-            nonlocal done
-            done += len(self.plan.batches[index])
-            on_progress(done, total)
+            nonlocal pieces_done
+            pieces_done += len(self.plan.batches[index])
+            on_progress(pieces_done * texts // pieces, texts)
 
         return report
 

@@ -5,18 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pytest
+from langchain_classic.embeddings import CacheBackedEmbeddings
 from langchain_core.stores import InMemoryByteStore
 
 from aimlapi_embeddings.testing import Emulator
 from langchain_aimlapi import AimlapiEmbeddings
-
-# LangChain 1.x keeps CacheBackedEmbeddings in langchain-classic, a test dependency; a plain
-# import would abort collection of the whole suite where it is missing.
-CacheBackedEmbeddings = pytest.importorskip(
-    "langchain_classic.embeddings",
-    reason="needs langchain-classic (pip install langchain-classic), home of CacheBackedEmbeddings",
-).CacheBackedEmbeddings
 
 MakeEmbeddings = Callable[..., AimlapiEmbeddings]
 

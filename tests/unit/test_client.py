@@ -503,3 +503,12 @@ def test_any_ordered_iterable_of_texts_is_accepted(embed: Embed) -> None:
     assert embed(api.client(), (t for t in ["a", "b"])).vectors == expected
     with pytest.raises(InvalidInputError, match="not set"):
         embed(api.client(), {"a", "b"})
+
+
+def test_progress_counts_texts_even_when_long_texts_go_in_pieces(embed: Embed) -> None:
+    seen: list[tuple[int, int]] = []
+    texts = ["short", "word " * 40_000, "also short"]
+    embed(FakeAPI().client(), texts, batch_size=2, on_progress=lambda d, t: seen.append((d, t)))
+    assert {total for _, total in seen} == {3}
+    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
+    assert seen[-1] == (3, 3)
