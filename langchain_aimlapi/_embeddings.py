@@ -291,9 +291,6 @@ class AimlapiEmbeddings(Serializable, Embeddings):
         with _tqdm_class()(total=count, unit="text", desc="Embedding") as bar:
 
             def advance(done: int, total: int) -> None:
-                # A text over the context is sent as several pieces, and the core counts pieces.
-                if bar.total != total:
-                    bar.total = total
                 bar.update(done - bar.n)
 
             yield advance
