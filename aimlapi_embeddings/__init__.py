@@ -5,7 +5,7 @@ result = EmbeddingsClient().embed(["first text", "second text"], model="text-emb
 result.vectors  # one vector per text, in input order
 """
 
-from ._batching import estimate_tokens
+from ._batching import LongText, estimate_tokens
 from ._errors import (
     AimlapiError,
     APIConnectionError,
@@ -31,6 +31,7 @@ from .client import (
 )
 from .models import (
     MODELS,
+    InputRole,
     ModelSpec,
     ModelStatusWarning,
     UnknownModelWarning,
@@ -49,9 +50,11 @@ __all__ = [
     "BadRequestError",
     "EmbeddingResult",
     "EmbeddingsClient",
+    "InputRole",
     "InputTooLongError",
     "InternalServerError",
     "InvalidInputError",
+    "LongText",
     "ModelSpec",
     "ModelStatusWarning",
     "NotFoundError",

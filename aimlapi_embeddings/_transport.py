@@ -282,7 +282,13 @@ class _Stopped(Exception):
     """Another batch of the same call failed; this one gives up instead of sleeping on."""
 
 
-def drive_sync(flow: Generator[Step, Outcome, T], client: httpx.Client, stop: threading.Event) -> T:
+def drive_sync(
+    flow: Generator[Step, Outcome, T],
+    client: httpx.Client,
+    limiter: threading.Semaphore,
+    stop: threading.Event,
+) -> T:
+    """Perform a flow's steps with blocking I/O; `limiter` caps the client's requests in flight."""
     outcome: Outcome = None
     while True:
         try:
@@ -295,13 +301,17 @@ def drive_sync(flow: Generator[Step, Outcome, T], client: httpx.Client, stop: th
                 raise _Stopped
             outcome = None
         else:
-            try:
-                outcome = client.send(step.request)
-            except httpx.TransportError as exc:
-                outcome = exc
+            with limiter:
+                try:
+                    outcome = client.send(step.request)
+                except httpx.TransportError as exc:
+                    outcome = exc
 
 
-async def drive_async(flow: Generator[Step, Outcome, T], client: httpx.AsyncClient) -> T:
+async def drive_async(
+    flow: Generator[Step, Outcome, T], client: httpx.AsyncClient, limiter: asyncio.Semaphore
+) -> T:
+    """Perform a flow's steps on the running event loop; `limiter` as in `drive_sync`."""
     outcome: Outcome = None
     while True:
         try:
@@ -312,10 +322,11 @@ async def drive_async(flow: Generator[Step, Outcome, T], client: httpx.AsyncClie
             await asyncio.sleep(step.seconds)
             outcome = None
         else:
-            try:
-                outcome = await client.send(step.request)
-            except httpx.TransportError as exc:
-                outcome = exc
+            async with limiter:
+                try:
+                    outcome = await client.send(step.request)
+                except httpx.TransportError as exc:
+                    outcome = exc
 
 
 # ---- schedulers: many flows at once under max_concurrency -------------------------------------
@@ -324,6 +335,7 @@ async def drive_async(flow: Generator[Step, Outcome, T], client: httpx.AsyncClie
 def run_sync(
     flows: Sequence[Callable[[], Generator[Step, Outcome, T]]],
     client: httpx.Client,
+    limiter: threading.Semaphore,
     max_concurrency: int,
     on_done: Callable[[int], None],
 ) -> list[T]:
@@ -332,13 +344,13 @@ def run_sync(
     stop = threading.Event()
     if len(flows) == 1 or max_concurrency == 1:
         for index, make_flow in enumerate(flows):
-            results[index] = drive_sync(make_flow(), client, stop)
+            results[index] = drive_sync(make_flow(), client, limiter, stop)
             on_done(index)
         return results  # type: ignore[return-value]
     workers = min(len(flows), max_concurrency)
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aimlapi-embed") as pool:
         futures = {
-            pool.submit(drive_sync, make_flow(), client, stop): index
+            pool.submit(drive_sync, make_flow(), client, limiter, stop): index
             for index, make_flow in enumerate(flows)
         }
         try:
@@ -357,16 +369,19 @@ def run_sync(
 async def run_async(
     flows: Sequence[Callable[[], Generator[Step, Outcome, T]]],
     client: httpx.AsyncClient,
+    limiter: asyncio.Semaphore,
     max_concurrency: int,
     on_done: Callable[[int], None],
 ) -> list[T]:
     """Run every flow, at most `max_concurrency` at a time, as tasks; results in flow order."""
     results: list[T | None] = [None] * len(flows)
+    # Two bounds: this one starts at most max_concurrency flows of the call at a time (each builds
+    # its request body when it starts); `limiter` caps requests in flight across all calls.
     semaphore = asyncio.Semaphore(max_concurrency)
 
     async def run(index: int) -> None:
         async with semaphore:
-            results[index] = await drive_async(flows[index](), client)
+            results[index] = await drive_async(flows[index](), client, limiter)
         on_done(index)
 
     if len(flows) == 1:

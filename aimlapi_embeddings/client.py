@@ -133,9 +133,12 @@ class _Secret:
 class _LoopClient:
     """The AsyncClient of one event loop, closed by the loop's own shutdown (asyncio.run)."""
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient, max_concurrency: int
+    ) -> None:
         self.loop = weakref.ref(loop)
         self.client = client
+        self.limiter = asyncio.Semaphore(max_concurrency)
         self.closer: AsyncIterator[None] | None = None
 
     def alive(self) -> bool:
@@ -194,6 +197,9 @@ class EmbeddingsClient:
 
     def _setup(self) -> None:
         self._lock = threading.Lock()
+        # max_concurrency bounds the requests in flight of the whole client, not of each call:
+        # LlamaIndex, for one, runs many embed calls at once on one instance.
+        self._limiter = threading.BoundedSemaphore(self.max_concurrency)
         self._throttle = Throttle()
         self._sync_client: httpx.Client | None = None
         self._loop_clients: dict[int, _LoopClient] = {}
@@ -202,7 +208,7 @@ class EmbeddingsClient:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in ("_lock", "_throttle", "_sync_client", "_loop_clients"):
+        for name in ("_lock", "_limiter", "_throttle", "_sync_client", "_loop_clients"):
             del state[name]
         return state
 
@@ -237,7 +243,7 @@ class EmbeddingsClient:
                 )
             return self._sync_client
 
-    async def _async(self) -> httpx.AsyncClient:
+    async def _async(self) -> _LoopClient:
         loop = asyncio.get_running_loop()
         with self._lock:
             for key in [key for key, entry in self._loop_clients.items() if not entry.alive()]:
@@ -247,11 +253,12 @@ class EmbeddingsClient:
                 client = httpx.AsyncClient(
                     transport=self._async_transport, **self._client_options()
                 )
-                entry = self._loop_clients[id(loop)] = _LoopClient(loop, client)
+                entry = _LoopClient(loop, client, self.max_concurrency)
+                self._loop_clients[id(loop)] = entry
         if entry.closer is None:
             entry.closer = _close_at_loop_shutdown(entry.client)
             await anext(entry.closer)
-        return entry.client
+        return entry
 
     def close(self) -> None:
         """Close the sync connection pool (it reopens on the next call)."""
@@ -309,9 +316,8 @@ class EmbeddingsClient:
         )
         if not call.flows:
             return call.finish([])
-        results = run_sync(
-            call.flows, self._sync(), self.max_concurrency, call.progress(on_progress)
-        )
+        progress = call.progress(on_progress)
+        results = run_sync(call.flows, self._sync(), self._limiter, self.max_concurrency, progress)
         return call.finish(results)
 
     async def aembed(
@@ -332,9 +338,11 @@ class EmbeddingsClient:
         )
         if not call.flows:
             return call.finish([])
-        client = await self._async()
+        pool = await self._async()
         progress = call.progress(on_progress)
-        results = await run_async(call.flows, client, self.max_concurrency, progress)
+        results = await run_async(
+            call.flows, pool.client, pool.limiter, self.max_concurrency, progress
+        )
         return call.finish(results)
 
     def _prepare(

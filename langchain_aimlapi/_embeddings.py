@@ -26,8 +26,7 @@ from pydantic import (
 )
 from typing_extensions import Self
 
-from aimlapi_embeddings import EmbeddingsClient, get_model_spec
-from aimlapi_embeddings._batching import LongText
+from aimlapi_embeddings import EmbeddingsClient, LongText, get_model_spec
 from aimlapi_embeddings.client import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RETRIES,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
 import httpx
 from llama_index.core.base.embeddings.base import BaseEmbedding, Embedding
@@ -20,7 +20,7 @@ from llama_index.core.bridge.pydantic import (
     field_serializer,
 )
 
-from aimlapi_embeddings import EmbeddingsClient, get_model_spec
+from aimlapi_embeddings import EmbeddingsClient, InputRole, LongText, get_model_spec
 from aimlapi_embeddings.client import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RETRIES,
@@ -29,12 +29,9 @@ from aimlapi_embeddings.client import (
     resolve_api_key,
     resolve_base_url,
 )
-from aimlapi_embeddings.models import InputRole, warn_about_model
+from aimlapi_embeddings.models import warn_about_model
 
 __all__ = ["AimlapiEmbedding"]
-
-# The core's `long_text` choices (its alias lives in a private module).
-LongText = Literal["chunk", "truncate", "error"]
 
 # LlamaIndex's own ceiling for embed_batch_size (BaseEmbedding declares le=2048).
 MAX_EMBED_BATCH_SIZE = 2048

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import logging
 import pickle
 import threading
@@ -512,3 +513,32 @@ def test_progress_counts_texts_even_when_long_texts_go_in_pieces(embed: Embed) -
     assert {total for _, total in seen} == {3}
     assert [done for done, _ in seen] == sorted(done for done, _ in seen)
     assert seen[-1] == (3, 3)
+
+
+def test_max_concurrency_bounds_the_whole_client_across_calls() -> None:
+    active = 0
+    peak = 0
+    lock = threading.Lock()
+
+    async def slow(request: httpx.Request) -> httpx.Response:
+        nonlocal active, peak
+        with lock:
+            active += 1
+            peak = max(peak, active)
+        await asyncio.sleep(0.02)
+        with lock:
+            active -= 1
+        return FakeAPI().answer(json.loads(request.content))
+
+    client = EmbeddingsClient(
+        api_key=API_KEY,
+        base_url="https://x.test/v1",
+        max_concurrency=3,
+        transport=httpx.MockTransport(slow),
+    )
+
+    async def many_calls() -> None:
+        await asyncio.gather(*(client.aembed([f"text {i}"]) for i in range(12)))
+
+    asyncio.run(many_calls())
+    assert peak == 3, f"{peak} requests were in flight at once, max_concurrency is 3"
