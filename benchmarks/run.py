@@ -1,0 +1,257 @@
+"""Ours against the peers, side by side in one run, on the bundled loopback emulator.
+
+    .venv/bin/python benchmarks/run.py           # about 5 minutes; writes results/latest.md
+    .venv/bin/python benchmarks/run.py --quick   # smaller workloads, about 1 minute
+    .venv/bin/python benchmarks/run.py --only ours --only llama   # a subset
+
+Every case (implementation x workload x sync/async) runs in a fresh process, in the peer's own
+virtual environment (made under benchmarks/.venvs/ on first use), against one emulator in this
+process that answers after 50 ms plus a per-input delay. The emulator's answers are computed and
+cached before the first case, so it is never the bottleneck, and they are what each case's
+vectors are checked against: count, order and value of every row.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import datetime
+import json
+import os
+import platform
+import signal
+import subprocess
+import tempfile
+import time
+from array import array
+from dataclasses import asdict
+from pathlib import Path
+
+from _environments import ensure_all
+from _implementations import IMPLEMENTATIONS, Implementation
+from _report import CaseResult, render
+from _workloads import FULL, MODEL, QUICK, WARM_UP_TEXT, WIDTH, Workload, digest_float32
+
+from aimlapi_embeddings.testing import Emulator, embedding_for
+
+HERE = Path(__file__).resolve().parent
+WORKER = HERE / "_worker.py"
+RESULTS = HERE / "results"
+LATENCY = 0.05
+# The emulator's own answer cache (64 MiB) holds ~7,000 vectors; every case here needs 20,000.
+EMULATOR_CACHE_BYTES = 1 << 30
+# Loopback must never go through a proxy; the offline probe's proxy leads nowhere.
+_NO_PROXY = "127.0.0.1,localhost,::1"
+_DEAD_PROXY = "http://127.0.0.1:9"
+
+
+def prime_emulator(api: Emulator, texts: list[str]) -> dict[str, str]:
+    """Compute and cache the emulator's answer for every text; return each one's fingerprint.
+
+    The emulator builds a vector in pure Python (~0.5 ms) and caches 64 MiB of answers: at
+    20,000 texts a case it would be the bottleneck of every case. A bigger, pre-filled cache
+    takes it out of the measurements. It has no public knob for this yet, hence `_bank`.
+    """
+    from aimlapi_embeddings.testing._vectors import VectorBank
+
+    bank = VectorBank(max_bytes=EMULATOR_CACHE_BYTES)
+    api._bank = bank  # see the docstring
+    expected = {}
+    for text in texts:
+        fragment = bank.fragment(text, WIDTH, "base64")  # a quoted JSON string
+        expected[text] = digest_float32(base64.b64decode(fragment[1:-1]))
+    # The fingerprints must be those of the emulator's public reference vectors.
+    sample = texts[0]
+    if digest_float32(array("f", embedding_for(sample, MODEL)).tobytes()) != expected[sample]:
+        msg = "the emulator's cached answer differs from embedding_for(); fix prime_emulator()"
+        raise RuntimeError(msg)
+    return expected
+
+
+def check_vectors(digests: list[str], expected: list[str]) -> str:
+    if len(digests) != len(expected):
+        return f"**WRONG: {len(digests):,} vectors for {len(expected):,} texts**"
+    wrong = sum(got != want for got, want in zip(digests, expected, strict=True))
+    if not wrong:
+        return "all correct, in order"
+    if sorted(digests) == sorted(expected):
+        return f"**WRONG ORDER: {wrong:,} rows misplaced**"
+    return f"**WRONG: {wrong:,} of {len(expected):,} vectors differ**"
+
+
+def worker_env(impl: Implementation, scratch: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIMLAPI_", "OPENAI_"))}
+    for name in ("NO_PROXY", "no_proxy"):
+        env[name] = ",".join(filter(None, (env.get(name), _NO_PROXY)))
+    if impl.offline_probe:
+        # No route to the internet and an empty tokenizer cache: a fresh machine, offline.
+        for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+            env[name] = env[name.lower()] = _DEAD_PROXY
+        env["TIKTOKEN_CACHE_DIR"] = str(Path(scratch, "tiktoken-cache"))
+    return env
+
+
+def settle(api: Emulator, timeout: float = 5.0) -> None:
+    """Wait for requests of a killed worker to finish, then forget every record."""
+    deadline = time.monotonic() + timeout
+    while api.in_flight and time.monotonic() < deadline:
+        time.sleep(0.05)
+    api.clear()
+
+
+def run_case(
+    impl: Implementation,
+    workload: Workload,
+    mode: str,
+    python: Path,
+    api: Emulator,
+    expected: list[str],
+    budget: float,
+) -> CaseResult:
+    api.configure(latency_per_input=workload.latency_per_input)
+    settle(api)
+    result = CaseResult(impl.name, impl.ours, workload.name, mode, "ok", workload.count)
+    with tempfile.TemporaryDirectory(prefix="aimlapi-bench-") as scratch:
+        result_path = Path(scratch, "result.json")
+        request = {
+            "impl": impl.name,
+            "workload": workload.name,
+            "mode": mode,
+            "base_url": api.base_url,
+            "api_key": api.api_key,
+            "result_path": str(result_path),
+        }
+        process = subprocess.Popen(
+            [str(python), str(WORKER)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=worker_env(impl, scratch),
+            start_new_session=True,
+            text=True,
+        )
+        try:
+            _, stderr = process.communicate(json.dumps(request), timeout=budget)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            result.status, result.wall = "timeout", budget
+            result.error = f"no answer within the {budget:.0f} s budget; killed"
+        else:
+            if result_path.exists():
+                payload = json.loads(result_path.read_text())
+            else:
+                tail = " | ".join(stderr.strip().splitlines()[-3:])
+                payload = {"error": f"worker exited {process.returncode}: {tail}"}
+            _apply(result, payload, expected)
+    records = [r for r in api.requests if r.inputs != [WARM_UP_TEXT]]
+    result.requests = len(records)
+    result.failed_requests = sum(r.status != 200 for r in records)
+    result.texts_answered = sum(len(r.inputs) for r in records if r.status == 200)
+    return result
+
+
+def _apply(result: CaseResult, payload: dict[str, object], expected: list[str]) -> None:
+    result.versions = payload.get("versions", {})  # type: ignore[assignment]
+    if "error" in payload:
+        result.status, result.error = "error", str(payload["error"])
+        return
+    result.wall = float(payload["wall"])  # type: ignore[arg-type]
+    result.cpu = float(payload["cpu"])  # type: ignore[arg-type]
+    result.peak_rss_delta_mib = payload["peak_rss_delta_mib"]  # type: ignore[assignment]
+    result.check = check_vectors(payload["digests"], expected)  # type: ignore[arg-type]
+
+
+def machine_facts(quick: bool, budget: float, workloads: tuple[Workload, ...]) -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    latencies = ", ".join(f"{w.latency_per_input * 1000:g} ms for {w.name}" for w in workloads)
+    return {
+        "run": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, "
+        f"`benchmarks/run.py{' --quick' if quick else ''}`",
+        "machine": f"{os.cpu_count()} CPUs ({cpu}), {platform.platform()}",
+        "python": f"{platform.python_implementation()} {platform.python_version()} (every venv)",
+        "emulator": f"loopback, {LATENCY * 1000:g} ms per request + per input {latencies}; "
+        f"model {MODEL} ({WIDTH} dims, base64 answers), answers pre-computed",
+        "method": f"one fresh process per case; one untimed warm-up call of one text first; "
+        f"budget {budget:.0f} s per case (a case past it is killed, and bigger workloads of the "
+        "same implementation and mode are skipped); CPU = user + system time of the client "
+        "process (all threads); peak RSS Δ = kernel peak-RSS mark (reset before the call) minus "
+        "RSS before it. Any list of N x 1536 Python floats alone is ~N x 48 KiB "
+        "(20,000 texts: ~940 MiB). Defaults of every implementation as shipped",
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smaller workloads (~1 minute)")
+    parser.add_argument(
+        "--only", action="append", default=[], metavar="TEXT", help="implementations naming TEXT"
+    )
+    args = parser.parse_args()
+    workloads = QUICK if args.quick else FULL
+    budget = 8.0 if args.quick else 30.0
+    impls = [
+        impl
+        for impl in IMPLEMENTATIONS.values()
+        if not args.only or any(text.lower() in impl.name.lower() for text in args.only)
+    ]
+    started = time.monotonic()
+    pythons = ensure_all({impl.env for impl in impls})
+    print(f"environments ready in {time.monotonic() - started:.0f} s", flush=True)
+
+    results: list[CaseResult] = []
+    with Emulator(latency=LATENCY) as api:
+        primed = time.monotonic()
+        all_texts = {w.name: w.texts() for w in workloads}
+        answers = prime_emulator(api, [t for texts in all_texts.values() for t in texts])
+        print(f"emulator primed in {time.monotonic() - primed:.0f} s", flush=True)
+        cases_started = time.monotonic()
+        for impl in impls:
+            python = pythons[impl.env]
+            gave_up: set[tuple[str, str]] = set()  # (mode, kind) that already timed out
+            for workload in workloads[:1] if impl.offline_probe else workloads:
+                for mode in ("sync",) if impl.offline_probe else ("sync", "async"):
+                    if isinstance(python, str):
+                        result = CaseResult(
+                            impl.name, impl.ours, workload.name, mode, "unavailable", 0
+                        )
+                        result.error = f"environment {impl.env!r} could not be made: {python}"
+                    elif (mode, workload.kind) in gave_up:
+                        result = CaseResult(impl.name, impl.ours, workload.name, mode, "skipped", 0)
+                    else:
+                        expected = [answers[text] for text in all_texts[workload.name]]
+                        result = run_case(impl, workload, mode, python, api, expected, budget)
+                        if result.status == "timeout":
+                            gave_up.add((mode, workload.kind))
+                    results.append(result)
+                    rate = result.throughput
+                    print(
+                        f"{impl.name[:40]:40} {workload.name:13} {mode:5} {result.status:8} "
+                        f"{'' if rate is None else f'{rate:10,.0f} texts/s'} {result.check}",
+                        flush=True,
+                    )
+        print(f"cases ran in {time.monotonic() - cases_started:.0f} s", flush=True)
+
+    title = "Embeddings benchmark: ours and peers against the loopback emulator"
+    facts = machine_facts(args.quick, budget, workloads)
+    report = render(title, facts, results)
+    name = "scratch" if args.only else "quick" if args.quick else "latest"
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / f"{name}.md").write_text(report)
+    (RESULTS / f"{name}.json").write_text(
+        json.dumps({"facts": facts, "cases": [asdict(r) for r in results]}, indent=1) + "\n"
+    )
+    print()
+    print(report)
+    print(f"written: {RESULTS / name}.md and .json")
+
+
+if __name__ == "__main__":
+    main()
