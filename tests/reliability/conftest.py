@@ -1,0 +1,207 @@
+"""Fixtures for the reliability and security tests: loopback only, emulator-backed, pools closed.
+
+Every route below embeds through real loopback HTTP against `aimlapi_embeddings.testing.Emulator`:
+the core client (sync and async) and both adapters. Vectors are cut to a few dimensions so that
+the emulator, not the client, is never what a test waits for.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.server
+import ipaddress
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from aimlapi_embeddings import EmbeddingsClient, _transport
+from aimlapi_embeddings.testing import Emulator, embedding_for
+from langchain_aimlapi import AimlapiEmbeddings
+from llama_index_aimlapi import AimlapiEmbedding
+
+MODEL = "text-embedding-3-small"
+# text-embedding-3-small accepts `dimensions`: narrow vectors keep the emulator's work small.
+DIMS = 16
+ROUTES = (
+    "core-sync",
+    "core-async",
+    "langchain-sync",
+    "langchain-async",
+    "llama-sync",
+    "llama-async",
+)
+
+
+def expected(text: str, *, dimensions: int = DIMS, model: str = MODEL) -> list[float]:
+    """The fault-free answer for one text as the client sends it (blank texts go as one space)."""
+    sent = text if text.strip() else " "
+    return embedding_for(sent, model, dimensions=dimensions)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any connection off this machine: these tests use 127.0.0.1 and nothing else."""
+    real_connect = socket.socket.connect
+
+    def connect(sock: socket.socket, address: Any) -> None:
+        host = address[0] if isinstance(address, tuple) else None
+        if host is not None and not _is_loopback(host):
+            msg = f"test tried to connect to {address!r}: reliability tests use loopback only"
+            raise AssertionError(msg)
+        real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
+
+
+@pytest.fixture
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backoff keeps its shape (exponential, jittered) at a hundredth of the real delays."""
+    monkeypatch.setattr(_transport, "INITIAL_RETRY_DELAY", 0.005)
+    monkeypatch.setattr(_transport, "MAX_RETRY_DELAY", 0.08)
+
+
+@pytest.fixture
+def api() -> Iterator[Emulator]:
+    """A fresh, fault-free emulator for this test alone (starting one costs about a millisecond)."""
+    with Emulator(seed=0) as emulator:
+        yield emulator
+
+
+@dataclass
+class Closer:
+    """Everything a test built that holds a sync connection pool, closed when the test ends."""
+
+    objects: list[Any] = field(default_factory=list)
+
+    def __call__(self, obj: Any) -> Any:
+        self.objects.append(obj)
+        return obj
+
+
+@pytest.fixture
+def closing() -> Iterator[Closer]:
+    closer = Closer()
+    yield closer
+    for obj in closer.objects:
+        obj.close()
+
+
+@dataclass
+class Route:
+    """One way into the package: `embed(texts)` returns the vectors, `target` is the object used."""
+
+    name: str
+    target: Any
+    embed: Callable[[Any], list[list[float]]]
+
+
+def build_target(kind: str, api: Emulator, closing: Closer, **options: Any) -> Any:
+    """The core client or an adapter pointed at `api`, with `options` in the adapter's words."""
+    options.setdefault("api_key", api.api_key)
+    options.setdefault("base_url", api.base_url)
+    if kind == "core":
+        return closing(EmbeddingsClient(**options))
+    options.setdefault("dimensions", DIMS)
+    if kind == "langchain":
+        return closing(AimlapiEmbeddings(model=options.pop("model", MODEL), **options))
+    if kind == "llama":
+        return closing(AimlapiEmbedding(model=options.pop("model", MODEL), **options))
+    raise AssertionError(kind)
+
+
+def make_route(name: str, api: Emulator, closing: Closer, **options: Any) -> Route:
+    kind, shell = name.split("-")
+    target = build_target(kind, api, closing, **options)
+    if kind == "core":
+        if shell == "sync":
+            return Route(name, target, lambda texts: target.embed(texts, dimensions=DIMS).vectors)
+
+        async def core_async(texts: Any) -> list[list[float]]:
+            return (await target.aembed(texts, dimensions=DIMS)).vectors
+
+        return Route(name, target, lambda texts: asyncio.run(core_async(texts)))
+    if kind == "langchain":
+        if shell == "sync":
+            return Route(name, target, target.embed_documents)
+        return Route(name, target, lambda texts: asyncio.run(target.aembed_documents(texts)))
+    if shell == "sync":
+        return Route(name, target, target.get_text_embedding_batch)
+    return Route(name, target, lambda texts: asyncio.run(target.aget_text_embedding_batch(texts)))
+
+
+@pytest.fixture(params=ROUTES)
+def route(request: pytest.FixtureRequest, api: Emulator, closing: Closer) -> Route:
+    """Each of the six ways in: core / LangChain / LlamaIndex, sync and async."""
+    return make_route(request.param, api, closing)
+
+
+# ---- a scriptable stdlib HTTP server, for what the emulator does not do (echo, redirect) ------
+
+
+@dataclass
+class Seen:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+Answer = tuple[int, dict[str, str], bytes]
+
+
+class LocalServer:
+    """A tiny loopback HTTP server answering every POST with `answer(seen)`; records requests."""
+
+    def __init__(self, answer: Callable[[Seen], Answer]) -> None:
+        self.answer = answer
+        self.seen: list[Seen] = []
+        server = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                seen = Seen(self.path, dict(self.headers.items()), self.rfile.read(length))
+                server.seen.append(seen)
+                status, headers, body = server.answer(seen)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            do_GET = do_POST
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # keep the test output (and captured logs) to what the client says
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+
+    def __enter__(self) -> LocalServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
