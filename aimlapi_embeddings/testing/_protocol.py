@@ -21,6 +21,7 @@ __all__ = [
     "EmbeddingCall",
     "ParsedRequest",
     "answer_body",
+    "answer_format",
     "embedding_for",
     "error_body",
     "parse_request",
@@ -233,6 +234,21 @@ def error_body(status: int, message: str, *, request_id: str, path: str) -> byte
     ).encode()
 
 
+def answer_format(
+    model: str, *, dimensions: int | None = None, encoding_format: Encoding | None = None
+) -> tuple[int, Encoding]:
+    """The width and encoding of the vectors a request for `model` gets, or `ValueError`.
+
+    `encoding_format` defaults to the one the client uses for `model`.
+    """
+    try:
+        spec = _known_spec(model)
+        width = _width(spec, dimensions)
+    except _Rejected as rejected:
+        raise ValueError(rejected.message) from None
+    return width, encoding_format or spec.encoding
+
+
 def embedding_for(
     text: str,
     model: str,
@@ -245,13 +261,8 @@ def embedding_for(
     `encoding_format` defaults to the one the client uses for `model`. For tests that compare a
     client's output with the emulator's; NOT the real model's vector.
     """
-    try:
-        spec = _known_spec(model)
-        width = _width(spec, dimensions)
-    except _Rejected as rejected:
-        raise ValueError(rejected.message) from None
-    fragment = encode_vector(unit_vector(text, width), encoding_format or spec.encoding)
-    value = json.loads(fragment)
+    width, encoding = answer_format(model, dimensions=dimensions, encoding_format=encoding_format)
+    value = json.loads(encode_vector(unit_vector(text, width), encoding))
     if isinstance(value, str):
         packed = base64.b64decode(value)
         return list(struct.unpack(f"<{len(packed) // 4}f", packed))

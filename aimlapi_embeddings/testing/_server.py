@@ -13,6 +13,7 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING
@@ -22,11 +23,12 @@ from aimlapi_embeddings.testing._http import HttpError, HttpRequest, read_reques
 from aimlapi_embeddings.testing._protocol import (
     ParsedRequest,
     answer_body,
+    answer_format,
     error_body,
     parse_request,
 )
 from aimlapi_embeddings.testing._records import RequestRecord
-from aimlapi_embeddings.testing._vectors import VectorBank
+from aimlapi_embeddings.testing._vectors import Encoding, VectorBank
 
 if TYPE_CHECKING:
     from typing_extensions import Self, Unpack
@@ -43,6 +45,7 @@ _HTML_PAGE = (
     b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n"
     b"<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body></html>\n"
 )
+_NOT_RUNNING = "the emulator is not running: call start() or use it as a context manager"
 _START_TIMEOUT = 10.0
 _STOP_TIMEOUT = 10.0
 _BACKLOG = 1024
@@ -156,8 +159,7 @@ class Emulator:
     @property
     def port(self) -> int:
         if self._port is None:
-            msg = "the emulator is not running: call start() or use it as a context manager"
-            raise RuntimeError(msg)
+            raise RuntimeError(_NOT_RUNNING)
         return self._port
 
     @property
@@ -217,6 +219,35 @@ class Emulator:
         `hang_seconds`). Scripted answers come before every other fault, caps included.
         """
         self._state.script(status, count=count, retry_after=retry_after, message=message)
+
+    def warm(
+        self,
+        texts: Iterable[str],
+        model: str,
+        *,
+        dimensions: int | None = None,
+        encoding_format: Encoding | None = None,
+    ) -> None:
+        """Encode the answers for `texts` ahead of time, for benchmarks.
+
+        A text's first answer costs the emulator a fraction of a millisecond, its later ones a
+        dict lookup; warming makes a benchmark's first pass as cheap as the rest, so that it
+        measures the client. `encoding_format` defaults to the one the client uses for `model`.
+        """
+        width, encoding = answer_format(
+            model, dimensions=dimensions, encoding_format=encoding_format
+        )
+        texts = list(texts)
+        loop = self._loop
+        if loop is None:
+            raise RuntimeError(_NOT_RUNNING)
+
+        async def encode() -> None:
+            # On the server's own loop: the bank belongs to it.
+            for text in texts:
+                self._bank.fragment(text, width, encoding)
+
+        asyncio.run_coroutine_threadsafe(encode(), loop).result()
 
     def clear(self) -> None:
         """Forget recorded requests and the peak concurrency."""

@@ -523,6 +523,20 @@ def test_many_concurrent_requests_overlap() -> None:
         assert api.peak_concurrency >= 20
 
 
+def test_warm_encodes_ahead_and_answers_the_same(http: httpx.Client, api: Emulator) -> None:
+    texts = [f"warm text {i}" for i in range(5)]
+    api.warm(texts, "text-embedding-3-small", dimensions=64)
+    response = post(
+        http, model="text-embedding-3-small", input=texts, dimensions=64, encoding_format="base64"
+    )
+    expected = [embedding_for(text, "text-embedding-3-small", dimensions=64) for text in texts]
+    assert vectors(response) == expected
+    with pytest.raises(ValueError, match="model not found"):
+        api.warm(texts, "no-such-model")
+    with pytest.raises(RuntimeError, match="not running"):
+        Emulator().warm(texts, "voyage-2")
+
+
 # -- records ---------------------------------------------------------------------------------
 
 
