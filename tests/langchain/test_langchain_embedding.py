@@ -39,15 +39,14 @@ def test_documents_map_every_setting_onto_the_request(
     assert len(vectors) == len(TEXTS)
     assert all(len(vector) == 64 for vector in vectors)
     records = emulator.requests
-    assert [len(record.inputs) for record in records] == [2, 2, 1]
+    # Requests run in parallel, so they reach the server in any order.
+    assert sorted(len(record.inputs) for record in records) == [1, 2, 2]
     for record in records:
         assert record.status == 200
         assert record.model == "text-embedding-3-large"
         assert record.parameters["dimensions"] == 64
         assert record.parameters["user"] == "u-7"
-    sent = [text for record in records for text in record.inputs]
-    assert sent[:2] == TEXTS[:2]
-    assert sent[3:] == TEXTS[3:]
+    assert sorted(text for record in records for text in record.inputs) == sorted(TEXTS)
 
 
 def test_vectors_come_back_in_input_order(
