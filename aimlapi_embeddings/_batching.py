@@ -27,8 +27,8 @@ _TOKENS_PER_INPUT = 1
 # Auto-sized batches are never smaller than this (unless the model's own limit is lower):
 # tiny requests spend more on HTTP round trips than they win in parallelism.
 MIN_AUTO_BATCH = 32
-# Vendors reject "" and some reject whitespace-only input: all such texts share one vector,
-# that of a single space, sent once per call.
+# Vendors reject "": every empty or whitespace-only text shares one vector, that of a single
+# space, sent once per call.
 EMPTY_TEXT_STAND_IN = " "
 
 
@@ -83,24 +83,37 @@ def _preview(value: object) -> str:
 
 
 def split_text(text: str, max_tokens: int) -> list[str]:
-    """Cut `text` into pieces of at most `max_tokens` estimated tokens, at spaces where possible."""
+    """Cut `text` into pieces of at most `max_tokens` estimated tokens, at spaces where possible.
+
+    Whitespace-only pieces (a long run of blanks) are left out: they carry no meaning, would
+    weigh on the mean by their length, and vendors refuse blank inputs.
+    """
     limit = _max_bytes_for(max_tokens)
     data = text.encode("utf-8")
     if len(data) <= limit:
         return [text]
     pieces: list[str] = []
     start = 0
-    while len(data) - start > limit:
-        end = start + limit
-        while data[end] & 0xC0 == 0x80:  # never cut inside a UTF-8 sequence
-            end -= 1
-        # Prefer the last space or newline in the final quarter of the window.
-        floor = start + limit * 3 // 4
-        cut = max(data.rfind(b" ", floor, end), data.rfind(b"\n", floor, end))
-        end = cut + 1 if cut > start else end
-        pieces.append(data[start:end].decode("utf-8"))
+    while start < len(data):
+        end = min(start + limit, len(data))
+        if end < len(data):
+            while end > start and data[end] & 0xC0 == 0x80:  # never cut inside a character
+                end -= 1
+            if end == start:
+                # The budget is smaller than this one character: take it whole; the caller
+                # sees the piece is over budget.
+                end = start + 1
+                while end < len(data) and data[end] & 0xC0 == 0x80:
+                    end += 1
+            else:
+                # Prefer the last space or newline in the final quarter of the window.
+                floor = start + limit * 3 // 4
+                cut = max(data.rfind(b" ", floor, end), data.rfind(b"\n", floor, end))
+                end = cut + 1 if cut > start else end
+        piece = data[start:end].decode("utf-8")
+        if not piece.isspace():
+            pieces.append(piece)
         start = end
-    pieces.append(data[start:].decode("utf-8"))
     return pieces
 
 
@@ -163,6 +176,12 @@ def plan_requests(
             if long_text == "truncate":
                 parts = parts[:1]
             part_tokens = [estimate_tokens(part) for part in parts]
+            if max(part_tokens) > context:
+                msg = (
+                    f"texts[{index}] cannot be cut to fit model {spec.name!r}: its context of "
+                    f"{context} tokens is smaller than one character"
+                )
+                raise InputTooLongError(msg, index=index)
         spans.append(range(len(pieces), len(pieces) + len(parts)))
         pieces.extend(parts)
         piece_tokens.extend(part_tokens)
