@@ -77,6 +77,7 @@ class Emulator:
     Faults (see `Faults`) are set as keyword arguments, changed with `configure()`, scripted
     with `fail_next()`, and reproducible from `seed`. Every request is kept in `requests`, up to
     the last `max_records` (so that a long-running CLI or benchmark does not grow without end).
+    Encoded answers are cached per text, up to `cache_bytes`; see `warm()`.
     """
 
     def __init__(
@@ -87,6 +88,7 @@ class Emulator:
         port: int = 0,
         seed: int = 0,
         max_records: int | None = 100_000,
+        cache_bytes: int = 256 << 20,
         **faults: Unpack[FaultOptions],
     ) -> None:
         self._api_key = api_key if api_key is not None else f"emu-{secrets.token_hex(16)}"
@@ -94,7 +96,7 @@ class Emulator:
         self._requested_port = port
         self._port: int | None = None
         self._state = FaultState(Faults(**faults), seed)
-        self._bank = VectorBank()
+        self._bank = VectorBank(max_bytes=cache_bytes)
         self._records: deque[RequestRecord] = deque(maxlen=max_records)
         self._records_lock = threading.Lock()
         self._in_flight = 0

@@ -140,7 +140,7 @@ class VectorBank:
     what it holds and forgets the oldest entries first.
     """
 
-    def __init__(self, *, max_bytes: int = 256 << 20) -> None:
+    def __init__(self, *, max_bytes: int) -> None:
         self._max_bytes = max_bytes
         self._bytes = 0
         self._fragments: dict[tuple[str, int, Encoding], bytes] = {}

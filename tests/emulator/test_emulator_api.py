@@ -537,6 +537,19 @@ def test_warm_encodes_ahead_and_answers_the_same(http: httpx.Client, api: Emulat
         Emulator().warm(texts, "voyage-2")
 
 
+def test_a_tiny_cache_still_answers_right(http: httpx.Client) -> None:
+    with Emulator(cache_bytes=10_000) as api:
+        texts = [f"cache pressure {i}" for i in range(30)]
+        api.warm(texts, "voyage-2")
+        for _ in range(2):
+            response = http.post(
+                api.url,
+                json={"model": "voyage-2", "input": texts},
+                headers={"Authorization": f"Bearer {api.api_key}"},
+            )
+            assert vectors(response) == [embedding_for(text, "voyage-2") for text in texts]
+
+
 # -- records ---------------------------------------------------------------------------------
 
 
