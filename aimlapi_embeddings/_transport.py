@@ -99,7 +99,9 @@ def retry_delay(
     """Seconds to wait before retry `attempt + 1`: the server's word if sane, else backoff."""
     asked = server_retry_after(headers, now)
     if asked is not None and 0 <= asked <= MAX_SERVER_RETRY_AFTER:
-        return asked
+        # At least what was asked, and a little more at random: clients told the same moment
+        # would otherwise all come back at once and collide again.
+        return asked * (1.0 + 0.25 * jitter())
     backoff = min(INITIAL_RETRY_DELAY * 2.0**attempt, MAX_RETRY_DELAY)
     return backoff * (1.0 - 0.25 * jitter())
 
@@ -125,18 +127,26 @@ def connection_error(exc: httpx.TransportError) -> APIConnectionError:
 
 
 class Throttle:
-    """A client-wide pause: one 429 holds back every request of the client, not only its own."""
+    """A client-wide pause: one 429 holds back every request of the client, not only its own.
+
+    Requests held back are released spread over a quarter of the pause after it ends, rather
+    than all at the same instant, so they do not trip the server's limit again together.
+    """
 
     def __init__(self) -> None:
         self._until = 0.0
+        self._spread = 0.0
         self._lock = threading.Lock()
 
-    def remaining(self) -> float:
-        return max(0.0, self._until - time.monotonic())
+    def remaining(self, jitter: Callable[[], float] = random.random) -> float:
+        left = self._until - time.monotonic()
+        return left + self._spread * jitter() if left > 0 else 0.0
 
     def pause(self, seconds: float) -> None:
         with self._lock:
-            self._until = max(self._until, time.monotonic() + seconds)
+            until = time.monotonic() + seconds
+            if until > self._until:
+                self._until, self._spread = until, 0.25 * seconds
 
 
 # ---- the flow of one batch ---------------------------------------------------------------------
@@ -195,6 +205,8 @@ def batch_flow(
     `owners` names the input text of each piece, for error messages; `splits` counts how often
     the text being sent was already halved because the server called it too long.
     """
+    if call.single_input and len(pieces) > 1:
+        return (yield from _one_by_one(call, pieces, owners, splits))
     request = call.request(pieces)
     attempt = 0
     while True:
@@ -241,6 +253,19 @@ def batch_flow(
         attempt += 1
         logger.info("retrying in %.2fs (attempt %d) after: %s", delay, attempt + 1, error)
         yield Sleep(delay)
+
+
+def _one_by_one(
+    call: CallSettings, pieces: Sequence[str], owners: Sequence[int], splits: int
+) -> Flow:
+    """For models that take one string per request: each piece in its own request, in turn."""
+    vectors: list[list[float]] = []
+    usage = Usage()
+    for piece, owner in zip(pieces, owners, strict=True):
+        piece_vectors, piece_usage = yield from batch_flow(call, [piece], [owner], splits)
+        vectors += piece_vectors
+        usage += piece_usage
+    return vectors, usage
 
 
 def _split_flow(

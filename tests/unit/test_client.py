@@ -27,6 +27,7 @@ from aimlapi_embeddings import (
     PermissionDeniedError,
     RateLimitError,
     ResponseError,
+    _transport,
     get_model_spec,
 )
 from aimlapi_embeddings._batching import EMPTY_TEXT_STAND_IN
@@ -543,3 +544,31 @@ def test_max_concurrency_bounds_the_whole_client_across_calls() -> None:
 
     asyncio.run(many_calls())
     assert peak == 3, f"{peak} requests were in flight at once, max_concurrency is 3"
+
+
+def test_single_input_models_send_each_piece_of_a_split_text_alone(embed: Embed) -> None:
+    api = FakeAPI()
+    original = api.answer
+
+    def strict(body: dict[str, Any]) -> httpx.Response:
+        if len(body["input"]) > 3000:
+            return status(400, "maximum context length is 1000 tokens")(httpx.Request("POST", "x"))
+        return original(body)
+
+    api.answer = strict  # type: ignore[method-assign]
+    model = "togethercomputer/m2-bert-80M-8k-retrieval"
+    with pytest.warns(UserWarning, match="deprecated"):
+        result = embed(api.client(), ["word " * 1500], model=model)
+    assert len(result.vectors) == 1
+    assert all(isinstance(body["input"], str) for body in api.requests)
+    accepted = [body["input"] for body in api.requests if len(body["input"]) <= 3000]
+    assert "".join(accepted) == "word " * 1500
+
+
+def test_requests_held_back_by_a_429_are_released_spread_out() -> None:
+    throttle = _transport.Throttle()
+    throttle.pause(1.0)
+    waits = [throttle.remaining(jitter=lambda draw=draw: draw) for draw in (0.0, 0.5, 1.0)]
+    assert 0.9 < waits[0] <= 1.0
+    assert waits[2] - waits[0] == pytest.approx(0.25, abs=0.01)
+    assert _transport.Throttle().remaining() == 0.0

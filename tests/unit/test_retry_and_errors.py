@@ -72,11 +72,12 @@ def test_server_retry_after(headers: dict[str, str], expected: float | None) -> 
         (1, None, 0.75, 1.0),
         (3, None, 3.0, 4.0),
         (10, None, MAX_RETRY_DELAY * 0.75, MAX_RETRY_DELAY),
-        (0, {"retry-after": "7"}, 7.0, 7.0),
-        (0, {"retry-after-ms": "20"}, 0.02, 0.02),
+        (0, {"retry-after": "7"}, 7.0, 7.0 * 1.25),
+        (0, {"retry-after-ms": "20"}, 0.02, 0.02 * 1.25),
+        (0, {"retry-after": "0"}, 0.0, 0.0),
         (2, {"retry-after": "3600"}, 1.5, 2.0),  # absurd: backoff instead
         (2, {"retry-after": "-5"}, 1.5, 2.0),  # absurd: backoff instead
-        (0, {"retry-after": email.utils.formatdate(NOW + 3, usegmt=True)}, 3.0, 3.0),
+        (0, {"retry-after": email.utils.formatdate(NOW + 3, usegmt=True)}, 3.0, 3.0 * 1.25),
     ],
 )
 def test_retry_delay(attempt: int, headers: dict[str, str] | None, low: float, high: float) -> None:
