@@ -31,8 +31,9 @@ class Implementation:
     """Called with the emulator's base URL and key."""
     distributions: tuple[str, ...]
     """Installed distributions whose versions the report names."""
-    offline_probe: bool = False
-    """Run once, on the smallest workload, with no internet and no tokenizer cache."""
+    probe: Literal["offline", "no key"] | None = None
+    """A yes/no question, asked once on the smallest workload, sync: does it work offline (no
+    internet, no tokenizer cache)? What does it do without an API key?"""
 
 
 def _ours_core(base_url: str, api_key: str) -> Embedder:
@@ -91,6 +92,12 @@ def _langchain_aimlapi_013(base_url: str, api_key: str) -> Embedder:
     return _langchain(AimlapiEmbeddings(model=MODEL, api_key=api_key, base_url=base_url))
 
 
+def _langchain_aimlapi_013_without_key(base_url: str, api_key: str) -> Embedder:
+    from langchain_aimlapi import AimlapiEmbeddings
+
+    return _langchain(AimlapiEmbeddings(model=MODEL, base_url=base_url))
+
+
 _OURS = ("aimlapi-embeddings", "httpx")
 _LANGCHAIN_OPENAI = ("langchain-openai", "langchain-core", "openai", "httpx", "numpy")
 
@@ -135,7 +142,15 @@ IMPLEMENTATIONS = {
             False,
             lambda url, key: _langchain_openai(url, key, check_ctx=True),
             (*_LANGCHAIN_OPENAI, "tiktoken"),
-            offline_probe=True,
+            probe="offline",
+        ),
+        Implementation(
+            "langchain-aimlapi 0.1.3, no API key given",
+            "langchain-aimlapi",
+            False,
+            _langchain_aimlapi_013_without_key,
+            ("langchain-aimlapi",),
+            probe="no key",
         ),
     )
 }

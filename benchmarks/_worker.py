@@ -50,14 +50,26 @@ def _cpu_seconds() -> float:
 
 
 class Meter:
-    """Wall time, CPU time of the whole process (every thread) and peak RSS growth of a block."""
+    """Wall time, CPU time of the whole process (every thread), the part of it spent in the
+    cyclic garbage collector, and the peak RSS growth of a block."""
 
     wall: float
     cpu: float
     peak_rss_delta_mib: float | None
 
+    def __init__(self) -> None:
+        self.gc = 0.0
+        self._gc_start = 0.0
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_start = time.perf_counter()
+        else:
+            self.gc += time.perf_counter() - self._gc_start
+
     def __enter__(self) -> Meter:
         gc.collect()
+        gc.callbacks.append(self._on_gc)
         self._exact_peak = _reset_peak_rss()
         self._rss = _status_kib("VmRSS")
         self._cpu = _cpu_seconds()
@@ -72,6 +84,7 @@ class Meter:
     ) -> None:
         self.wall = time.perf_counter() - self._start
         self.cpu = _cpu_seconds() - self._cpu
+        gc.callbacks.remove(self._on_gc)
         # Without a resettable mark, ru_maxrss is the process's lifetime peak: an upper bound.
         peak = _status_kib("VmHWM") if self._exact_peak else None
         if peak is None:
@@ -121,8 +134,10 @@ def main() -> None:
         result.update(
             wall=meter.wall,
             cpu=meter.cpu,
+            gc=meter.gc,
             peak_rss_delta_mib=meter.peak_rss_delta_mib,
             digests=[row_digest(vector) for vector in vectors],
+            widths=sorted({len(vector) for vector in vectors}),
         )
     Path(request["result_path"]).write_text(json.dumps(result))
 

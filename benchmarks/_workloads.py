@@ -38,6 +38,8 @@ class Workload:
     """Each text is about this many characters long."""
     latency_per_input: float
     """The emulator's latency per input text for this workload, in seconds."""
+    budget: float
+    """Seconds a case may take, process start included, before it is killed."""
 
     def text(self, index: int) -> str:
         rng = random.Random(f"{self.chars}:{index}")
@@ -63,14 +65,13 @@ class Workload:
 
 
 FULL = (
-    Workload("2,000 short", 2_000, 80, 0.0005),
-    Workload("20,000 short", 20_000, 80, 0.0005),
-    Workload("500 long", 500, 6_000, 0.005),
+    Workload("2,000 short", 2_000, 80, 0.0005, 10),
+    Workload("20,000 short", 20_000, 80, 0.0005, 30),
+    Workload("500 long", 500, 6_000, 0.005, 10),
 )
 QUICK = (
-    Workload("1,000 short", 1_000, 80, 0.0005),
-    Workload("5,000 short", 5_000, 80, 0.0005),
-    Workload("100 long", 100, 6_000, 0.005),
+    Workload("1,000 short", 1_000, 80, 0.0005, 5),
+    Workload("100 long", 100, 6_000, 0.005, 5),
 )
 WORKLOADS = {workload.name: workload for workload in FULL + QUICK}
 

@@ -26,10 +26,11 @@ import time
 from array import array
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from _environments import ensure_all
-from _implementations import IMPLEMENTATIONS, Implementation
-from _report import CaseResult, render
+from _implementations import IMPLEMENTATIONS, EnvName, Implementation
+from _report import CORRECT, CaseResult, render
 from _workloads import FULL, MODEL, QUICK, WARM_UP_TEXT, WIDTH, Workload, digest_float32
 
 from aimlapi_embeddings.testing import Emulator, embedding_for
@@ -68,12 +69,15 @@ def prime_emulator(api: Emulator, texts: list[str]) -> dict[str, str]:
     return expected
 
 
-def check_vectors(digests: list[str], expected: list[str]) -> str:
+def check_vectors(digests: list[str], widths: list[int], expected: list[str]) -> str:
     if len(digests) != len(expected):
         return f"**WRONG: {len(digests):,} vectors for {len(expected):,} texts**"
+    if widths != [WIDTH]:
+        shown = ", ".join(str(width) for width in widths)
+        return f"**WRONG: vectors {shown} wide, not {WIDTH}**"
     wrong = sum(got != want for got, want in zip(digests, expected, strict=True))
     if not wrong:
-        return "all correct, in order"
+        return CORRECT
     if sorted(digests) == sorted(expected):
         return f"**WRONG ORDER: {wrong:,} rows misplaced**"
     return f"**WRONG: {wrong:,} of {len(expected):,} vectors differ**"
@@ -83,7 +87,7 @@ def worker_env(impl: Implementation, scratch: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIMLAPI_", "OPENAI_"))}
     for name in ("NO_PROXY", "no_proxy"):
         env[name] = ",".join(filter(None, (env.get(name), _NO_PROXY)))
-    if impl.offline_probe:
+    if impl.probe == "offline":
         # No route to the internet and an empty tokenizer cache: a fresh machine, offline.
         for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
             env[name] = env[name.lower()] = _DEAD_PROXY
@@ -106,7 +110,6 @@ def run_case(
     python: Path,
     api: Emulator,
     expected: list[str],
-    budget: float,
 ) -> CaseResult:
     api.configure(latency_per_input=workload.latency_per_input)
     settle(api)
@@ -131,12 +134,12 @@ def run_case(
             text=True,
         )
         try:
-            _, stderr = process.communicate(json.dumps(request), timeout=budget)
+            _, stderr = process.communicate(json.dumps(request), timeout=workload.budget)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
-            result.status, result.wall = "timeout", budget
-            result.error = f"no answer within the {budget:.0f} s budget; killed"
+            result.status, result.wall = "timeout", workload.budget
+            result.error = f"not done within the {workload.budget:.0f} s budget; killed"
         else:
             if result_path.exists():
                 payload = json.loads(result_path.read_text())
@@ -148,21 +151,21 @@ def run_case(
     result.requests = len(records)
     result.failed_requests = sum(r.status != 200 for r in records)
     result.texts_answered = sum(len(r.inputs) for r in records if r.status == 200)
+    result.peak_in_flight = api.peak_concurrency
     return result
 
 
-def _apply(result: CaseResult, payload: dict[str, object], expected: list[str]) -> None:
-    result.versions = payload.get("versions", {})  # type: ignore[assignment]
+def _apply(result: CaseResult, payload: dict[str, Any], expected: list[str]) -> None:
+    result.versions = payload.get("versions", {})
     if "error" in payload:
-        result.status, result.error = "error", str(payload["error"])
+        result.status, result.error = "error", payload["error"]
         return
-    result.wall = float(payload["wall"])  # type: ignore[arg-type]
-    result.cpu = float(payload["cpu"])  # type: ignore[arg-type]
-    result.peak_rss_delta_mib = payload["peak_rss_delta_mib"]  # type: ignore[assignment]
-    result.check = check_vectors(payload["digests"], expected)  # type: ignore[arg-type]
+    result.wall, result.cpu, result.gc = payload["wall"], payload["cpu"], payload["gc"]
+    result.peak_rss_delta_mib = payload["peak_rss_delta_mib"]
+    result.check = check_vectors(payload["digests"], payload["widths"], expected)
 
 
-def machine_facts(quick: bool, budget: float, workloads: tuple[Workload, ...]) -> dict[str, str]:
+def machine_facts(quick: bool, workloads: tuple[Workload, ...]) -> dict[str, str]:
     cpu = platform.processor() or platform.machine()
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -172,20 +175,59 @@ def machine_facts(quick: bool, budget: float, workloads: tuple[Workload, ...]) -
     except OSError:
         pass
     latencies = ", ".join(f"{w.latency_per_input * 1000:g} ms for {w.name}" for w in workloads)
+    budgets = ", ".join(f"{w.budget:.0f} s for {w.name}" for w in workloads)
     return {
         "run": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, "
         f"`benchmarks/run.py{' --quick' if quick else ''}`",
         "machine": f"{os.cpu_count()} CPUs ({cpu}), {platform.platform()}",
         "python": f"{platform.python_implementation()} {platform.python_version()} (every venv)",
-        "emulator": f"loopback, {LATENCY * 1000:g} ms per request + per input {latencies}; "
-        f"model {MODEL} ({WIDTH} dims, base64 answers), answers pre-computed",
-        "method": f"one fresh process per case; one untimed warm-up call of one text first; "
-        f"budget {budget:.0f} s per case (a case past it is killed, and bigger workloads of the "
-        "same implementation and mode are skipped); CPU = user + system time of the client "
-        "process (all threads); peak RSS Δ = kernel peak-RSS mark (reset before the call) minus "
-        "RSS before it. Any list of N x 1536 Python floats alone is ~N x 48 KiB "
-        "(20,000 texts: ~940 MiB). Defaults of every implementation as shipped",
+        "emulator": f"loopback, in the runner's process; {LATENCY * 1000:g} ms per request + per "
+        f"input {latencies}; model {MODEL} ({WIDTH} dims, base64 answers), answers pre-computed",
+        "method": "one fresh process per case, defaults of every implementation as shipped; one "
+        "untimed warm-up call of one text first; wall = the one embed call; CPU = user + system "
+        "time of the client process, all threads (in GC: the part spent in the cyclic garbage "
+        "collector); peak RSS Δ = kernel peak-RSS mark, reset before the call, minus RSS before "
+        "it (N x 1536 Python floats alone take ~N x 48 KiB: ~940 MiB for 20,000); max in flight "
+        "= the most requests the emulator served at once; every vector is compared with the "
+        f"emulator's answer for its text, in float32; budget per case {budgets} (a case past "
+        "it is killed and the bigger workloads of the same kind, implementation and mode are "
+        "skipped; its texts/s is then what the emulator answered within the budget)",
     }
+
+
+def run_all(
+    impls: list[Implementation], workloads: tuple[Workload, ...], pythons: dict[EnvName, Path | str]
+) -> list[CaseResult]:
+    results: list[CaseResult] = []
+    with Emulator(latency=LATENCY) as api:
+        started = time.monotonic()
+        texts = {w.name: w.texts() for w in workloads}
+        answers = prime_emulator(api, [text for group in texts.values() for text in group])
+        print(f"emulator primed in {time.monotonic() - started:.0f} s", flush=True)
+        for impl in impls:
+            python = pythons[impl.env]
+            gave_up: set[tuple[str, str]] = set()  # (mode, kind) that already timed out
+            for workload in workloads[:1] if impl.probe else workloads:
+                for mode in ("sync",) if impl.probe else ("sync", "async"):
+                    result = CaseResult(impl.name, impl.ours, workload.name, mode, "ok", 0)
+                    if isinstance(python, str):
+                        result.status = "unavailable"
+                        result.error = f"environment {impl.env!r} could not be made: {python}"
+                    elif (mode, workload.kind) in gave_up:
+                        result.status = "skipped"
+                    else:
+                        expected = [answers[text] for text in texts[workload.name]]
+                        result = run_case(impl, workload, mode, python, api, expected)
+                        if result.status == "timeout":
+                            gave_up.add((mode, workload.kind))
+                    results.append(result)
+                    rate = "" if result.throughput is None else f"{result.throughput:9,.0f}/s"
+                    print(
+                        f"{impl.name[:40]:40} {workload.name:13} {mode:5} {result.status:7} "
+                        f"{rate:12} {result.check}",
+                        flush=True,
+                    )
+    return results
 
 
 def main() -> None:
@@ -196,7 +238,6 @@ def main() -> None:
     )
     args = parser.parse_args()
     workloads = QUICK if args.quick else FULL
-    budget = 8.0 if args.quick else 30.0
     impls = [
         impl
         for impl in IMPLEMENTATIONS.values()
@@ -205,49 +246,18 @@ def main() -> None:
     started = time.monotonic()
     pythons = ensure_all({impl.env for impl in impls})
     print(f"environments ready in {time.monotonic() - started:.0f} s", flush=True)
+    started = time.monotonic()
+    results = run_all(impls, workloads, pythons)
+    print(f"cases ran in {time.monotonic() - started:.0f} s", flush=True)
 
-    results: list[CaseResult] = []
-    with Emulator(latency=LATENCY) as api:
-        primed = time.monotonic()
-        all_texts = {w.name: w.texts() for w in workloads}
-        answers = prime_emulator(api, [t for texts in all_texts.values() for t in texts])
-        print(f"emulator primed in {time.monotonic() - primed:.0f} s", flush=True)
-        cases_started = time.monotonic()
-        for impl in impls:
-            python = pythons[impl.env]
-            gave_up: set[tuple[str, str]] = set()  # (mode, kind) that already timed out
-            for workload in workloads[:1] if impl.offline_probe else workloads:
-                for mode in ("sync",) if impl.offline_probe else ("sync", "async"):
-                    if isinstance(python, str):
-                        result = CaseResult(
-                            impl.name, impl.ours, workload.name, mode, "unavailable", 0
-                        )
-                        result.error = f"environment {impl.env!r} could not be made: {python}"
-                    elif (mode, workload.kind) in gave_up:
-                        result = CaseResult(impl.name, impl.ours, workload.name, mode, "skipped", 0)
-                    else:
-                        expected = [answers[text] for text in all_texts[workload.name]]
-                        result = run_case(impl, workload, mode, python, api, expected, budget)
-                        if result.status == "timeout":
-                            gave_up.add((mode, workload.kind))
-                    results.append(result)
-                    rate = result.throughput
-                    print(
-                        f"{impl.name[:40]:40} {workload.name:13} {mode:5} {result.status:8} "
-                        f"{'' if rate is None else f'{rate:10,.0f} texts/s'} {result.check}",
-                        flush=True,
-                    )
-        print(f"cases ran in {time.monotonic() - cases_started:.0f} s", flush=True)
-
+    facts = machine_facts(args.quick, workloads)
     title = "Embeddings benchmark: ours and peers against the loopback emulator"
-    facts = machine_facts(args.quick, budget, workloads)
     report = render(title, facts, results)
     name = "scratch" if args.only else "quick" if args.quick else "latest"
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.md").write_text(report)
-    (RESULTS / f"{name}.json").write_text(
-        json.dumps({"facts": facts, "cases": [asdict(r) for r in results]}, indent=1) + "\n"
-    )
+    cases = [asdict(r) for r in results]
+    (RESULTS / f"{name}.json").write_text(json.dumps({"facts": facts, "cases": cases}, indent=1))
     print()
     print(report)
     print(f"written: {RESULTS / name}.md and .json")
