@@ -28,6 +28,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import httpx
 from _environments import ensure_all
 from _implementations import IMPLEMENTATIONS, EnvName, Implementation
 from _report import CORRECT, CaseResult, render
@@ -39,33 +40,39 @@ HERE = Path(__file__).resolve().parent
 WORKER = HERE / "_worker.py"
 RESULTS = HERE / "results"
 LATENCY = 0.05
-# The emulator's own answer cache (64 MiB) holds ~7,000 vectors; every case here needs 20,000.
+# Room for every answer of a run (~8 KiB each) in the emulator's cache.
 EMULATOR_CACHE_BYTES = 1 << 30
+PRIMING_BATCH = 100
 # Loopback must never go through a proxy; the offline probe's proxy leads nowhere.
 _NO_PROXY = "127.0.0.1,localhost,::1"
 _DEAD_PROXY = "http://127.0.0.1:9"
 
 
 def prime_emulator(api: Emulator, texts: list[str]) -> dict[str, str]:
-    """Compute and cache the emulator's answer for every text; return each one's fingerprint.
+    """Have the emulator encode every answer ahead of time; return each text's fingerprint.
 
-    The emulator builds a vector in pure Python (~0.5 ms) and caches 64 MiB of answers: at
-    20,000 texts a case it would be the bottleneck of every case. A bigger, pre-filled cache
-    takes it out of the measurements. It has no public knob for this yet, hence `_bank`.
+    A first answer costs the emulator ~0.5 ms of pure Python per text: unwarmed, it would be
+    the bottleneck of every case. The fingerprints are of what it answers over HTTP (plain
+    httpx, no client under test), checked against its public `embedding_for()` on a sample.
     """
-    from aimlapi_embeddings.testing._vectors import VectorBank
-
-    bank = VectorBank(max_bytes=EMULATOR_CACHE_BYTES)
-    api._bank = bank  # see the docstring
-    expected = {}
-    for text in texts:
-        fragment = bank.fragment(text, WIDTH, "base64")  # a quoted JSON string
-        expected[text] = digest_float32(base64.b64decode(fragment[1:-1]))
-    # The fingerprints must be those of the emulator's public reference vectors.
-    sample = texts[0]
-    if digest_float32(array("f", embedding_for(sample, MODEL)).tobytes()) != expected[sample]:
-        msg = "the emulator's cached answer differs from embedding_for(); fix prime_emulator()"
-        raise RuntimeError(msg)
+    api.configure(latency=0.0, latency_per_input=0.0)
+    api.warm(texts, MODEL)
+    expected: dict[str, str] = {}
+    headers = {"Authorization": f"Bearer {api.api_key}"}
+    with httpx.Client(base_url=api.base_url, headers=headers, timeout=60, trust_env=False) as http:
+        for start in range(0, len(texts), PRIMING_BATCH):
+            batch = texts[start : start + PRIMING_BATCH]
+            body = {"model": MODEL, "input": batch, "encoding_format": "base64"}
+            answer = http.post("/embeddings", json=body).raise_for_status().json()
+            for item in answer["data"]:
+                raw = base64.b64decode(item["embedding"])
+                expected[batch[item["index"]]] = digest_float32(raw)
+    for text in texts[:: max(1, len(texts) // 20)]:
+        if digest_float32(array("f", embedding_for(text, MODEL)).tobytes()) != expected[text]:
+            msg = f"the emulator answered {text!r} unlike embedding_for(); fix prime_emulator()"
+            raise RuntimeError(msg)
+    api.configure(latency=LATENCY)
+    api.clear()
     return expected
 
 
@@ -165,6 +172,21 @@ def _apply(result: CaseResult, payload: dict[str, Any], expected: list[str]) -> 
     result.check = check_vectors(payload["digests"], payload["widths"], expected)
 
 
+def _revision() -> str:
+    """The commit measured: ours are installed editable, so the working tree is what runs."""
+    try:
+        described = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return "an unknown revision"
+    return f"commit {described.stdout.strip()}"
+
+
 def machine_facts(quick: bool, workloads: tuple[Workload, ...]) -> dict[str, str]:
     cpu = platform.processor() or platform.machine()
     try:
@@ -178,7 +200,7 @@ def machine_facts(quick: bool, workloads: tuple[Workload, ...]) -> dict[str, str
     budgets = ", ".join(f"{w.budget:.0f} s for {w.name}" for w in workloads)
     return {
         "run": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, "
-        f"`benchmarks/run.py{' --quick' if quick else ''}`",
+        f"`benchmarks/run.py{' --quick' if quick else ''}` at {_revision()}",
         "machine": f"{os.cpu_count()} CPUs ({cpu}), {platform.platform()}",
         "python": f"{platform.python_implementation()} {platform.python_version()} (every venv)",
         "emulator": f"loopback, in the runner's process; {LATENCY * 1000:g} ms per request + per "
@@ -199,7 +221,7 @@ def run_all(
     impls: list[Implementation], workloads: tuple[Workload, ...], pythons: dict[EnvName, Path | str]
 ) -> list[CaseResult]:
     results: list[CaseResult] = []
-    with Emulator(latency=LATENCY) as api:
+    with Emulator(latency=LATENCY, cache_bytes=EMULATOR_CACHE_BYTES) as api:
         started = time.monotonic()
         texts = {w.name: w.texts() for w in workloads}
         answers = prime_emulator(api, [text for group in texts.values() for text in group])
