@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 
 from ._batching import LongText, Plan, assemble, plan_requests, validate_texts
+from ._gate import AsyncGate, SyncGate
 from ._response import Usage
 from ._transport import (
     BatchResult,
@@ -138,7 +139,7 @@ class _LoopClient:
     ) -> None:
         self.loop = weakref.ref(loop)
         self.client = client
-        self.limiter = asyncio.Semaphore(max_concurrency)
+        self.gate = AsyncGate(max_concurrency)
         self.closer: AsyncIterator[None] | None = None
 
     def alive(self) -> bool:
@@ -199,7 +200,7 @@ class EmbeddingsClient:
         self._lock = threading.Lock()
         # max_concurrency bounds the requests in flight of the whole client, not of each call:
         # LlamaIndex, for one, runs many embed calls at once on one instance.
-        self._limiter = threading.BoundedSemaphore(self.max_concurrency)
+        self._gate = SyncGate(self.max_concurrency)
         self._throttle = Throttle()
         self._sync_client: httpx.Client | None = None
         self._loop_clients: dict[int, _LoopClient] = {}
@@ -208,7 +209,7 @@ class EmbeddingsClient:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in ("_lock", "_limiter", "_throttle", "_sync_client", "_loop_clients"):
+        for name in ("_lock", "_gate", "_throttle", "_sync_client", "_loop_clients"):
             del state[name]
         return state
 
@@ -317,7 +318,7 @@ class EmbeddingsClient:
         if not call.flows:
             return call.finish([])
         progress = call.progress(on_progress)
-        results = run_sync(call.flows, self._sync(), self._limiter, self.max_concurrency, progress)
+        results = run_sync(call.flows, self._sync(), self._gate, self.max_concurrency, progress)
         return call.finish(results)
 
     async def aembed(
@@ -341,7 +342,7 @@ class EmbeddingsClient:
         pool = await self._async()
         progress = call.progress(on_progress)
         results = await run_async(
-            call.flows, pool.client, pool.limiter, self.max_concurrency, progress
+            call.flows, pool.client, pool.gate, self.max_concurrency, progress
         )
         return call.finish(results)
 

@@ -565,10 +565,18 @@ def test_single_input_models_send_each_piece_of_a_split_text_alone(embed: Embed)
     assert "".join(accepted) == "word " * 1500
 
 
-def test_requests_held_back_by_a_429_are_released_spread_out() -> None:
-    throttle = _transport.Throttle()
-    throttle.pause(1.0)
-    waits = [throttle.remaining(jitter=lambda draw=draw: draw) for draw in (0.0, 0.5, 1.0)]
-    assert 0.9 < waits[0] <= 1.0
-    assert waits[2] - waits[0] == pytest.approx(0.25, abs=0.01)
-    assert _transport.Throttle().remaining() == 0.0
+def test_after_a_429_requests_leave_paced_then_speed_up_again() -> None:
+    now = [100.0]
+    throttle = _transport.Throttle(clock=lambda: now[0])
+    assert throttle.reserve() == 0.0, "no 429 yet: no wait"
+    throttle.pause(0.5)
+    waits = [throttle.reserve() for _ in range(4)]
+    assert waits == pytest.approx([0.5, 1.0, 1.5, 2.0]), "one request per interval"
+    throttle.pause(0.5)
+    assert [throttle.reserve(), throttle.reserve()] == pytest.approx([2.5, 3.25]), (
+        "a 429 while paced slows the pace by half again"
+    )
+    now[0] += 5.0
+    for _ in range(80):
+        throttle.relax()
+    assert [throttle.reserve() for _ in range(3)] == [0.0, 0.0, 0.0], "successes end the pacing"
