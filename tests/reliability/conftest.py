@@ -108,10 +108,12 @@ class Route:
     embed: Callable[[Any], list[list[float]]]
 
 
-def build_target(kind: str, api: Emulator, closing: Closer, **options: Any) -> Any:
-    """The core client or an adapter pointed at `api`, with `options` in the adapter's words."""
-    options.setdefault("api_key", api.api_key)
-    options.setdefault("base_url", api.base_url)
+def build_target(kind: str, api: Emulator | None, closing: Closer, **options: Any) -> Any:
+    """The core client or an adapter pointed at `api` (unless `options` say where), with
+    `options` in the words of that class."""
+    if api is not None:
+        options.setdefault("api_key", api.api_key)
+        options.setdefault("base_url", api.base_url)
     if kind == "core":
         return closing(EmbeddingsClient(**options))
     options.setdefault("dimensions", DIMS)
@@ -122,15 +124,27 @@ def build_target(kind: str, api: Emulator, closing: Closer, **options: Any) -> A
     raise AssertionError(kind)
 
 
-def make_route(name: str, api: Emulator, closing: Closer, **options: Any) -> Route:
+def make_route(
+    name: str,
+    api: Emulator | None,
+    closing: Closer,
+    *,
+    batch_size: int | None = None,
+    **options: Any,
+) -> Route:
+    """Route `name` ("core-sync", "llama-async", ...); `batch_size` caps the texts per request
+    (LangChain's `batch_size`, LlamaIndex's `embed_batch_size`, the core's per-call argument)."""
     kind, shell = name.split("-")
+    if batch_size is not None and kind != "core":
+        options["batch_size" if kind == "langchain" else "embed_batch_size"] = batch_size
     target = build_target(kind, api, closing, **options)
     if kind == "core":
+        call = {"dimensions": DIMS, "batch_size": batch_size}
         if shell == "sync":
-            return Route(name, target, lambda texts: target.embed(texts, dimensions=DIMS).vectors)
+            return Route(name, target, lambda texts: target.embed(texts, **call).vectors)
 
         async def core_async(texts: Any) -> list[list[float]]:
-            return (await target.aembed(texts, dimensions=DIMS)).vectors
+            return (await target.aembed(texts, **call)).vectors
 
         return Route(name, target, lambda texts: asyncio.run(core_async(texts)))
     if kind == "langchain":
