@@ -5,7 +5,7 @@ result = EmbeddingsClient().embed(["first text", "second text"], model="text-emb
 result.vectors  # one vector per text, in input order
 """
 
-from ._batching import LongText, estimate_tokens
+from ._batching import LongText, estimate_tokens, validate_texts
 from ._errors import (
     AimlapiError,
     APIConnectionError,
@@ -66,4 +66,5 @@ __all__ = [
     "__version__",
     "estimate_tokens",
     "get_model_spec",
+    "validate_texts",
 ]

@@ -283,13 +283,16 @@ class AimlapiEmbeddings(Serializable, Embeddings):
         }
 
     @contextmanager
-    def _progress(self, count: int) -> Iterator[ProgressCallback | None]:
-        if not self.show_progress_bar or count == 0:
+    def _progress(self) -> Iterator[ProgressCallback | None]:
+        if not self.show_progress_bar:
             yield None
             return
-        with _tqdm_class()(total=count, unit="text", desc="Embedding") as bar:
+        # The total comes with the first report: `texts` may be any iterable, and the core
+        # checks it before anything is counted or sent.
+        with _tqdm_class()(total=None, unit="text", desc="Embedding") as bar:
 
             def advance(done: int, total: int) -> None:
+                bar.total = total
                 bar.update(done - bar.n)
 
             yield advance
@@ -322,7 +325,7 @@ class AimlapiEmbeddings(Serializable, Embeddings):
         Raises:
             aimlapi_embeddings.AimlapiError: the API failed after retries, or a text is invalid.
         """
-        with self._progress(len(texts)) as on_progress:
+        with self._progress() as on_progress:
             result = self._core().embed(texts, **self._options("document"), on_progress=on_progress)
         return result.vectors
 
@@ -332,7 +335,7 @@ class AimlapiEmbeddings(Serializable, Embeddings):
 
     async def aembed_documents(self, texts: list[str]) -> list[list[float]]:
         """Async `embed_documents`, on the running event loop's connection pool."""
-        with self._progress(len(texts)) as on_progress:
+        with self._progress() as on_progress:
             result = await self._core().aembed(
                 texts, **self._options("document"), on_progress=on_progress
             )

@@ -20,7 +20,13 @@ from llama_index.core.bridge.pydantic import (
     field_serializer,
 )
 
-from aimlapi_embeddings import EmbeddingsClient, InputRole, LongText, get_model_spec
+from aimlapi_embeddings import (
+    EmbeddingsClient,
+    InputRole,
+    LongText,
+    get_model_spec,
+    validate_texts,
+)
 from aimlapi_embeddings.client import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RETRIES,
@@ -250,6 +256,21 @@ class AimlapiEmbedding(BaseEmbedding):
         return {
             name: value for name, value in headers.items() if not _SENSITIVE_HEADER.search(name)
         }
+
+    # -- batch entry points: the whole list is checked before BaseEmbedding cuts it up -----------
+
+    def get_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
+        # BaseEmbedding iterates and chunks `texts` itself: a bare string would be embedded
+        # letter by letter, and a bad text named by its index within a chunk. Check first.
+        return super().get_text_embedding_batch(validate_texts(texts), show_progress, **kwargs)
+
+    async def aget_text_embedding_batch(
+        self, texts: list[str], show_progress: bool = False, **kwargs: Any
+    ) -> list[Embedding]:
+        checked = validate_texts(texts)
+        return await super().aget_text_embedding_batch(checked, show_progress, **kwargs)
 
     # -- the hooks BaseEmbedding calls ------------------------------------------------------------
 

@@ -36,6 +36,7 @@ def test_core_exports() -> None:
             "__version__",
             "estimate_tokens",
             "get_model_spec",
+            "validate_texts",
         ]
     )
     for name in aimlapi_embeddings.__all__:
