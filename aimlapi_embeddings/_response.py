@@ -71,10 +71,17 @@ def parse_usage(payload: Mapping[str, Any]) -> Usage:
 _LITTLE_ENDIAN = sys.byteorder == "little"
 
 
+def _b64decode(text: str) -> bytes:
+    if sys.version_info >= (3, 11):
+        # A third faster than b64decode(validate=True), which runs a regex over the text first.
+        return binascii.a2b_base64(text, strict_mode=True)
+    return base64.b64decode(text, validate=True)
+
+
 def _decode(embedding: object, position: int) -> list[float]:
     if isinstance(embedding, str):
         try:
-            raw = base64.b64decode(embedding, validate=True)
+            raw = _b64decode(embedding)
         except (binascii.Error, ValueError):
             msg = f"data[{position}].embedding is not valid base64"
             raise ResponseError(msg) from None

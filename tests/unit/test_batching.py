@@ -9,6 +9,7 @@ import pytest
 from aimlapi_embeddings import InputTooLongError, get_model_spec
 from aimlapi_embeddings._batching import (
     EMPTY_TEXT_STAND_IN,
+    MAX_AUTO_BATCH,
     MIN_AUTO_BATCH,
     assemble,
     combine,
@@ -75,7 +76,9 @@ def test_auto_batches_spread_over_concurrency_but_not_below_a_floor() -> None:
     plan = plan_requests(["t"] * 100, SMALL, max_concurrency=8)
     assert all(len(batch) >= MIN_AUTO_BATCH for batch in plan.batches[:-1])
     plan = plan_requests(["t"] * 100_000, SMALL, max_concurrency=8)
-    assert max(len(batch) for batch in plan.batches) == SMALL.max_inputs
+    assert max(len(batch) for batch in plan.batches) == MAX_AUTO_BATCH
+    plan = plan_requests(["t"] * 100_000, SMALL, max_concurrency=8, batch_size=2048)
+    assert max(len(batch) for batch in plan.batches) == 2048, "an explicit size is obeyed"
 
 
 def test_an_explicit_batch_size_is_obeyed_up_to_the_model_limit() -> None:
@@ -108,6 +111,13 @@ def test_long_texts_are_chunked_truncated_or_refused() -> None:
 def test_combine_is_a_length_weighted_normalised_mean() -> None:
     merged = combine([[1.0, 0.0], [0.0, 1.0]], [3, 1])
     assert merged == pytest.approx([3 / math.sqrt(10), 1 / math.sqrt(10)])
+
+
+def test_assemble_shares_no_row_between_texts() -> None:
+    plan = plan_requests(["", "a", " ", "\n"], BGE)
+    vectors = assemble(plan, [[1.0, 0.0], [0.0, 1.0]])
+    assert vectors == [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 0.0]]
+    assert len({id(vector) for vector in vectors}) == 4
 
 
 def test_assemble_maps_pieces_back_to_texts() -> None:
