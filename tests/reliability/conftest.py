@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from aimlapi_embeddings import EmbeddingsClient, _transport
+from aimlapi_embeddings import EmbeddingResult, EmbeddingsClient, _transport
 from aimlapi_embeddings.testing import Emulator, embedding_for
 from langchain_aimlapi import AimlapiEmbeddings
 from llama_index_aimlapi import AimlapiEmbedding
@@ -144,7 +144,8 @@ def make_route(
             return Route(name, target, lambda texts: target.embed(texts, **call).vectors)
 
         async def core_async(texts: Any) -> list[list[float]]:
-            return (await target.aembed(texts, **call)).vectors
+            result: EmbeddingResult = await target.aembed(texts, **call)
+            return result.vectors
 
         return Route(name, target, lambda texts: asyncio.run(core_async(texts)))
     if kind == "langchain":

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from aimlapi_embeddings import APITimeoutError, EmbeddingsClient, _transport
+from aimlapi_embeddings import APITimeoutError, EmbeddingResult, EmbeddingsClient, _transport
 from aimlapi_embeddings.testing import Emulator
 
 from .conftest import DIMS, MODEL, ROUTES, Closer, expected, make_route
@@ -96,7 +96,10 @@ def async_embed(
     if kind == "core":
 
         async def core(texts: list[str]) -> list[list[float]]:
-            return (await target.aembed(texts, dimensions=DIMS, batch_size=batch_size)).vectors
+            result: EmbeddingResult = await target.aembed(
+                texts, dimensions=DIMS, batch_size=batch_size
+            )
+            return result.vectors
 
         return core
     if kind == "langchain":
@@ -165,7 +168,9 @@ def test_cancelling_an_async_call_leaves_no_task_or_connection_and_the_instance_
             # Children cancelled along with the call may take a loop turn or two to finish.
             await asyncio.sleep(0.05)
             left = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-            pool = client._loop_clients[id(asyncio.get_running_loop())].client._transport._pool
+            transport = client._loop_clients[id(asyncio.get_running_loop())].client._transport
+            assert isinstance(transport, httpx.AsyncHTTPTransport), "not httpx's own transport"
+            pool = transport._pool
             busy = [conn for conn in pool.connections if not conn.is_idle()]
             idle = len(pool.connections) - len(busy)
             sockets = client_sockets_to(api.port)

@@ -80,7 +80,7 @@ specs = st.one_of(
 )
 
 # Valid Unicode scalar values only: lone surrogates are refused before planning (validate_texts).
-characters = st.characters(exclude_categories=("Cs",))
+characters = st.characters(exclude_categories=["Cs"])
 short_texts = st.text(characters, max_size=40)
 blank_texts = st.text(st.sampled_from(" \t\n\r\x0b\x0c\u00a0\u2003\u3000"), max_size=8)
 long_texts = st.builds(
