@@ -11,10 +11,9 @@ Needs the extra: pip install "aimlapi-embeddings[llama-index]".
 from __future__ import annotations
 
 import contextlib
-import os
 import tempfile
-from collections.abc import Iterator
 
+from _shared import DOCUMENTS, MODEL, QUESTIONS, api_settings
 from llama_index.core import (
     Document,
     Settings,
@@ -24,44 +23,6 @@ from llama_index.core import (
 )
 
 from llama_index_aimlapi import AimlapiEmbedding
-
-MODEL = os.environ.get("AIMLAPI_MODEL", "text-embedding-3-small")
-
-DOCUMENTS = {
-    "eiffel": "The Eiffel Tower is a wrought-iron lattice tower in Paris, France, completed "
-    "in 1889 for the World's Fair.",
-    "photosynthesis": "Photosynthesis turns sunlight, water and carbon dioxide into glucose and "
-    "oxygen inside the leaves of green plants.",
-    "everest": "Mount Everest, on the border of Nepal and China, is Earth's highest mountain "
-    "above sea level.",
-    "vector-db": "Vector databases store embeddings and answer nearest-neighbour queries "
-    "quickly, which is what retrieval-augmented generation needs.",
-    "reef": "The Great Barrier Reef off Australia is the world's largest coral reef system.",
-}
-QUESTIONS = [
-    "Which tower stands in Paris?",
-    "How do plants make glucose from sunlight?",
-    "Where do I store embeddings for nearest-neighbour search?",
-]
-
-
-@contextlib.contextmanager
-def api_settings() -> Iterator[tuple[str, str | None]]:
-    """(key, base URL): the real API when a key is set, else the loopback emulator, announced."""
-    key = os.environ.get("AIMLAPI_API_KEY")
-    if key:
-        print(f"Using the real AI/ML API with model {MODEL} (AIMLAPI_API_KEY is set).")
-        yield key, None
-        return
-    from aimlapi_embeddings.testing import Emulator
-
-    with Emulator(latency=0.02) as api:
-        print(
-            "AIMLAPI_API_KEY is not set: using the bundled loopback emulator at "
-            f"{api.base_url}.\nIts vectors are deterministic bags of words, NOT the real "
-            "model's; set AIMLAPI_API_KEY to use the real API."
-        )
-        yield api.api_key, api.base_url
 
 
 def main() -> None:

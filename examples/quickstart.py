@@ -1,4 +1,4 @@
-"""Embed a small corpus and retrieve from it: `make demo`.
+"""Embed a small corpus and retrieve from it with the core client alone: `make demo`.
 
 With AIMLAPI_API_KEY set this calls the real AI/ML API. Without it, it starts the bundled
 loopback emulator and says so: its vectors are deterministic stand-ins, not a real model's.
@@ -6,47 +6,12 @@ loopback emulator and says so: its vectors are deterministic stand-ins, not a re
 
 from __future__ import annotations
 
-import contextlib
 import math
-import os
 import time
-from collections.abc import Iterator
+
+from _shared import DOCUMENTS, MODEL, QUESTIONS, api_settings
 
 from aimlapi_embeddings import EmbeddingsClient
-
-MODEL = os.environ.get("AIMLAPI_MODEL", "text-embedding-3-small")
-
-CORPUS = [
-    "The Eiffel Tower is a wrought-iron lattice tower in Paris, France.",
-    "Photosynthesis turns sunlight, water and carbon dioxide into glucose and oxygen.",
-    "The Python programming language emphasises readable code and batteries included.",
-    "Mount Everest, on the border of Nepal and China, is Earth's highest mountain.",
-    "Vector databases store embeddings and answer nearest-neighbour queries quickly.",
-    "The Great Barrier Reef off Australia is the world's largest coral reef system.",
-]
-QUERIES = [
-    "Which tower stands in Paris?",
-    "How do plants make glucose from sunlight?",
-    "Where do I store embeddings for nearest-neighbour search?",
-]
-
-
-@contextlib.contextmanager
-def api_settings() -> Iterator[dict[str, str]]:
-    key = os.environ.get("AIMLAPI_API_KEY")
-    if key:
-        print(f"Using the real AI/ML API with model {MODEL} (AIMLAPI_API_KEY is set).")
-        yield {"api_key": key}
-        return
-    from aimlapi_embeddings.testing import Emulator
-
-    with Emulator(latency=0.02) as api:
-        print(
-            "AIMLAPI_API_KEY is not set: using the bundled loopback emulator at "
-            f"{api.base_url}.\nIts vectors are deterministic bags of words, NOT the real "
-            "model's; set AIMLAPI_API_KEY to use the real API."
-        )
-        yield {"api_key": api.api_key, "base_url": api.base_url}
 
 
 def cosine(left: list[float], right: list[float]) -> float:
@@ -55,18 +20,20 @@ def cosine(left: list[float], right: list[float]) -> float:
 
 
 def main() -> None:
-    with api_settings() as settings, EmbeddingsClient(**settings) as client:
-        started = time.perf_counter()
-        documents = client.embed(CORPUS, model=MODEL)
-        queries = client.embed(QUERIES, model=MODEL, input_type="query")
-        elapsed = time.perf_counter() - started
+    names, texts = list(DOCUMENTS), list(DOCUMENTS.values())
+    with api_settings() as (api_key, base_url):
+        with EmbeddingsClient(api_key=api_key, base_url=base_url) as client:
+            started = time.perf_counter()
+            documents = client.embed(texts, model=MODEL)
+            queries = client.embed(QUESTIONS, model=MODEL, input_type="query")
+            elapsed = time.perf_counter() - started
         width = len(documents.vectors[0])
-        print(f"Embedded {len(CORPUS)} documents and {len(QUERIES)} queries ({width} dimensions)")
+        print(f"Embedded {len(texts)} documents and {len(QUESTIONS)} questions ({width} dims)")
         print(f"in {elapsed:.2f}s; usage: {documents.usage + queries.usage}\n")
-        for query, vector in zip(QUERIES, queries.vectors, strict=True):
+        for question, vector in zip(QUESTIONS, queries.vectors, strict=True):
             scores = [cosine(vector, document) for document in documents.vectors]
-            best = max(range(len(CORPUS)), key=scores.__getitem__)
-            print(f"Q: {query}\nA: {CORPUS[best]}  (cosine {scores[best]:.3f})\n")
+            best = max(range(len(texts)), key=scores.__getitem__)
+            print(f"Q: {question}\nA: [{names[best]}] {texts[best]}  (cosine {scores[best]:.3f})\n")
     print("More: examples/langchain_rag.py and examples/llama_index_rag.py")
 
 

@@ -1,30 +1,19 @@
-"""Hermetic tests: no key, base URL or proxy leaks in from the machine; `live` needs a real key."""
+"""Shared by every test: hermetic environment, loopback only, `live` only with a real key."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
-from aimlapi_embeddings import models
+from aimlapi_embeddings import _transport, models
 
 # Read before any test clears the environment: the live tests need the real key.
-LIVE_API_KEY = os.environ.get("AIMLAPI_API_KEY", "")
-
-_CLEARED = (
-    "AIMLAPI_API_KEY",
-    "AIMLAPI_BASE_URL",
-    "AIMLAPI_API_BASE",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "ALL_PROXY",
-    "NO_PROXY",
-    "http_proxy",
-    "https_proxy",
-    "all_proxy",
-    "no_proxy",
-)
+LIVE_API_KEY = os.environ.get("AIMLAPI_API_KEY", "").strip()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -36,10 +25,44 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(skip_live)
 
 
+@pytest.fixture
+def live_api_key() -> str:
+    """The real key the session started with (the environment is cleared for every test)."""
+    return LIVE_API_KEY
+
+
 @pytest.fixture(autouse=True)
 def _hermetic_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in _CLEARED:
-        monkeypatch.delenv(name, raising=False)
+    """No key, base URL or proxy from the machine leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("AIMLAPI_") or name.lower().endswith("_proxy"):
+            monkeypatch.delenv(name)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@pytest.fixture(autouse=True)
+def _loopback_only(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail any connection off this machine: proves nothing downloads (tokenizers, hubs)."""
+    if request.node.get_closest_marker("live"):
+        return
+    real_connect = socket.socket.connect
+
+    def connect(sock: socket.socket, address: Any) -> None:
+        host = address[0] if isinstance(address, tuple) else None
+        if host is not None and not _is_loopback(host):
+            msg = f"test tried to connect to {address!r}: tests may use loopback only"
+            raise AssertionError(msg)
+        real_connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", connect)
 
 
 @pytest.fixture(autouse=True)
@@ -51,5 +74,7 @@ def _fresh_model_warnings() -> Iterator[None]:
 
 
 @pytest.fixture
-def live_api_key() -> str:
-    return LIVE_API_KEY
+def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backoff keeps its shape (exponential, jittered) at a thousandth of the real delays."""
+    monkeypatch.setattr(_transport, "INITIAL_RETRY_DELAY", 0.0005)
+    monkeypatch.setattr(_transport, "MAX_RETRY_DELAY", 0.008)

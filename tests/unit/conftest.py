@@ -6,16 +6,9 @@ from typing import Any
 
 import pytest
 
-from aimlapi_embeddings import EmbeddingResult, EmbeddingsClient, _transport
+from aimlapi_embeddings import EmbeddingResult, EmbeddingsClient
 
 Embed = Callable[..., EmbeddingResult]
-
-
-@pytest.fixture
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Backoff keeps its shape (exponential, jittered) at a thousandth of the real delays."""
-    monkeypatch.setattr(_transport, "INITIAL_RETRY_DELAY", 0.0005)
-    monkeypatch.setattr(_transport, "MAX_RETRY_DELAY", 0.008)
 
 
 @pytest.fixture(params=["sync", "async"])
