@@ -29,7 +29,6 @@ from aimlapi_embeddings import (
     ModelSpec,
     RateLimitError,
     ResponseError,
-    _transport,
     estimate_tokens,
     get_model_spec,
 )
@@ -37,8 +36,13 @@ from aimlapi_embeddings._batching import combine
 from aimlapi_embeddings.testing import Emulator, FaultOptions, RequestRecord, count_tokens
 from aimlapi_embeddings.testing import embedding_for as emulator_vector
 
-# m2-bert is deprecated and warns once per process; its warning is not what this file tests.
-pytestmark = pytest.mark.filterwarnings("ignore::aimlapi_embeddings.ModelStatusWarning")
+pytestmark = [
+    # m2-bert is deprecated and warns once per process; its warning is not what this file tests.
+    pytest.mark.filterwarnings("ignore::aimlapi_embeddings.ModelStatusWarning"),
+    # Backoff keeps its shape at a thousandth of the real delays (the root conftest's fixture).
+    pytest.mark.usefixtures("fast_backoff"),
+    pytest.mark.timeout(60),
+]
 
 MODELS = {
     "openai-base64": "text-embedding-3-small",
@@ -80,13 +84,6 @@ def expected_vectors(model: str, texts: list[str]) -> list[list[float]]:
     return [list(fault_free(model, text)) for text in texts]
 
 
-@pytest.fixture(autouse=True)
-def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Backoff keeps its shape (exponential, jittered) at a hundredth of the real delays."""
-    monkeypatch.setattr(_transport, "INITIAL_RETRY_DELAY", 0.005)
-    monkeypatch.setattr(_transport, "MAX_RETRY_DELAY", 0.08)
-
-
 def embed(
     shell: str, client: EmbeddingsClient, texts: list[str], **options: Any
 ) -> EmbeddingResult:
@@ -96,7 +93,8 @@ def embed(
 
 
 def make_client(api: Emulator, **options: Any) -> EmbeddingsClient:
-    options.setdefault("max_retries", 6)
+    # Enough that a 30% fault rate spends them once in 50,000 batches (0.3 ** 10).
+    options.setdefault("max_retries", 10)
     options.setdefault("max_concurrency", 4)
     options.setdefault("timeout", 5.0)
     return EmbeddingsClient(api_key=api.api_key, base_url=api.base_url, **options)
@@ -165,7 +163,7 @@ FAULTS: dict[str, Case] = {
     "429-beyond-a-concurrency-cap": (
         {"max_concurrent": 2, "latency": 0.02},
         [],
-        {"batch_size": 4},
+        {"batch_size": 4, "texts": 32},
         {"concurrency"},
     ),
     # One text a request, 36 requests, against a cap of 25 a second (and a burst of 25).
@@ -379,10 +377,10 @@ def test_spent_retries_raise_the_typed_error(
 
 @pytest.mark.parametrize("shell", SHELLS)
 def test_one_429_holds_back_every_request_of_the_client(shell: str) -> None:
-    """Only the first request gets a 429 (Retry-After 0.5 s): requests the client starts after
+    """Only the first request gets a 429 (Retry-After 0.3 s): requests the client starts after
     it must wait out that pause too, not only the one that was refused."""
-    pause = 0.5
-    texts = corpus(64)
+    pause = 0.3
+    texts = corpus(32)
     model = MODELS["voyage-input-type"]
     with Emulator(latency=0.05) as api, make_client(api, max_concurrency=4) as client:
         api.fail_next(429, retry_after=pause)
@@ -412,7 +410,7 @@ def test_one_429_holds_back_every_request_of_the_client(shell: str) -> None:
 
 @pytest.mark.parametrize("shell", SHELLS)
 def test_a_429_storm_beyond_a_concurrency_cap_finishes_with_every_vector(shell: str) -> None:
-    texts = corpus(96)
+    texts = corpus(64)
     model = MODELS["google-task-type"]
     with (
         Emulator(max_concurrent=1, latency=0.01) as api,
@@ -431,8 +429,8 @@ def test_a_429_storm_beyond_a_concurrency_cap_finishes_with_every_vector(shell: 
     assert answered == len(texts) // 4, f"{answered} answers for {len(texts) // 4} batches"
     # Backing off as a whole keeps refusals to a few per answer, not a stampede.
     assert limited <= 6 * answered, f"{limited} refusals for {answered} answers: no real backoff"
-    # The server can answer the 24 batches in 0.24 s one at a time; 40x that is not backing off,
+    # The server can answer the 16 batches in 0.16 s one at a time; 60x that is not backing off,
     # it is stalling.
     assert elapsed < 10, (
-        f"the storm took {elapsed:.1f} s for 24 batches the server answers in 0.24 s"
+        f"the storm took {elapsed:.1f} s for 16 batches the server answers in 0.16 s"
     )

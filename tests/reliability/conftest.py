@@ -1,16 +1,15 @@
-"""Fixtures for the reliability and security tests: loopback only, emulator-backed, pools closed.
+"""Fixtures for the reliability and security tests: emulator-backed, pools closed. (The root
+conftest keeps every test on loopback and provides `fast_backoff`.)
 
 Every route below embeds through real loopback HTTP against `aimlapi_embeddings.testing.Emulator`:
 the core client (sync and async) and both adapters. Vectors are cut to a few dimensions so that
-the emulator, not the client, is never what a test waits for.
+tests wait on the client, not on the emulator's arithmetic.
 """
 
 from __future__ import annotations
 
 import asyncio
 import http.server
-import ipaddress
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from aimlapi_embeddings import EmbeddingResult, EmbeddingsClient, _transport
+from aimlapi_embeddings import EmbeddingResult, EmbeddingsClient
 from aimlapi_embeddings.testing import Emulator, embedding_for
 from langchain_aimlapi import AimlapiEmbeddings
 from llama_index_aimlapi import AimlapiEmbedding
@@ -40,37 +39,6 @@ def expected(text: str, *, dimensions: int = DIMS, model: str = MODEL) -> list[f
     """The fault-free answer for one text as the client sends it (blank texts go as one space)."""
     sent = text if text.strip() else " "
     return embedding_for(sent, model, dimensions=dimensions)
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-@pytest.fixture(autouse=True)
-def _loopback_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail any connection off this machine: these tests use 127.0.0.1 and nothing else."""
-    real_connect = socket.socket.connect
-
-    def connect(sock: socket.socket, address: Any) -> None:
-        host = address[0] if isinstance(address, tuple) else None
-        if host is not None and not _is_loopback(host):
-            msg = f"test tried to connect to {address!r}: reliability tests use loopback only"
-            raise AssertionError(msg)
-        real_connect(sock, address)
-
-    monkeypatch.setattr(socket.socket, "connect", connect)
-
-
-@pytest.fixture
-def fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Backoff keeps its shape (exponential, jittered) at a hundredth of the real delays."""
-    monkeypatch.setattr(_transport, "INITIAL_RETRY_DELAY", 0.005)
-    monkeypatch.setattr(_transport, "MAX_RETRY_DELAY", 0.08)
 
 
 @pytest.fixture
