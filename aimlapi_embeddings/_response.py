@@ -104,14 +104,19 @@ def _decode(embedding: object, position: int) -> list[float]:
     raise ResponseError(msg)
 
 
+def redact(text: str, secret: str) -> str:
+    """`text` without `secret`: servers and proxies sometimes echo the request's headers."""
+    return text.replace(secret, "***") if secret else text
+
+
 def parse_embeddings(
-    content: bytes, expected_count: int, expected_width: int | None
+    content: bytes, expected_count: int, expected_width: int | None, *, secret: str = ""
 ) -> tuple[list[list[float]], Usage]:
     """Vectors in request order, checked for count, width, index and finiteness; and usage."""
     try:
         payload = json.loads(content)
     except ValueError:
-        start = content[:80].decode("utf-8", "replace")
+        start = redact(content[:300].decode("utf-8", "replace"), secret)[:80]
         msg = f"the API answered 200 with a body that is not JSON: {start!r}"
         raise ResponseError(msg) from None
     data = payload.get("data") if isinstance(payload, dict) else None
@@ -188,7 +193,7 @@ def make_status_error(
     message, request_id, body = server_message(content)
     request_id = request_id or headers.get("x-request-id") or headers.get("request-id")
     if secret and secret.encode() in content:
-        message = message.replace(secret, "***")
+        message = redact(message, secret)
         body = None
     text = f"{status_code} {reason}: {message}".rstrip()
     if request_id:

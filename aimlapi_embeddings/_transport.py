@@ -238,7 +238,9 @@ def batch_flow(
         if isinstance(outcome, httpx.Response):
             if outcome.status_code == 200:
                 try:
-                    result = parse_embeddings(outcome.content, len(pieces), call.width)
+                    result = parse_embeddings(
+                        outcome.content, len(pieces), call.width, secret=call.secret
+                    )
                 except ResponseError as exc:
                     error = exc
                 else:
