@@ -382,7 +382,9 @@ def test_one_429_holds_back_every_request_of_the_client(shell: str) -> None:
     pause = 0.3
     texts = corpus(32)
     model = MODELS["voyage-input-type"]
-    with Emulator(latency=0.05) as api, make_client(api, max_concurrency=4) as client:
+    # Answers take 0.1 s: without a client-wide pause, the next requests would leave as soon as
+    # the first answers came back, 0.1 s after the 429, inside the window checked below.
+    with Emulator(latency=0.1) as api, make_client(api, max_concurrency=4) as client:
         api.fail_next(429, retry_after=pause)
         started = time.monotonic()
         result = embed(shell, client, texts, model=model, batch_size=4)
@@ -395,7 +397,7 @@ def test_one_429_holds_back_every_request_of_the_client(shell: str) -> None:
     refused_at = limited[0].time
     # Requests already on the wire when the 429 arrived may land just after it; a request the
     # client *starts* after the 429 must wait until the pause is over.
-    grace = 0.12
+    grace = 0.08
     early = [
         round(record.time - refused_at, 3)
         for record in records
@@ -410,6 +412,9 @@ def test_one_429_holds_back_every_request_of_the_client(shell: str) -> None:
 
 @pytest.mark.parametrize("shell", SHELLS)
 def test_a_429_storm_beyond_a_concurrency_cap_finishes_with_every_vector(shell: str) -> None:
+    """Eight requests at a time against a server that takes one: a 429 for most of them, over
+    and over. The client finishes, every batch answered once, in a bounded time. (That the
+    pause holds the whole client back is the test above.)"""
     texts = corpus(64)
     model = MODELS["google-task-type"]
     with (
@@ -427,8 +432,6 @@ def test_a_429_storm_beyond_a_concurrency_cap_finishes_with_every_vector(shell: 
     answered = sum(record.status == 200 for record in records)
     assert limited > 0, "the cap never answered 429: the storm was not exercised"
     assert answered == len(texts) // 4, f"{answered} answers for {len(texts) // 4} batches"
-    # Backing off as a whole keeps refusals to a few per answer, not a stampede.
-    assert limited <= 6 * answered, f"{limited} refusals for {answered} answers: no real backoff"
     # The server can answer the 16 batches in 0.16 s one at a time; 60x that is not backing off,
     # it is stalling.
     assert elapsed < 10, (
