@@ -569,14 +569,49 @@ def test_after_a_429_requests_leave_paced_then_speed_up_again() -> None:
     now = [100.0]
     throttle = _transport.Throttle(clock=lambda: now[0])
     assert throttle.reserve() == 0.0, "no 429 yet: no wait"
-    throttle.pause(0.5)
+    throttle.pause(0.04)
     waits = [throttle.reserve() for _ in range(4)]
-    assert waits == pytest.approx([0.5, 1.0, 1.5, 2.0]), "one request per interval"
-    throttle.pause(0.5)
-    assert [throttle.reserve(), throttle.reserve()] == pytest.approx([2.5, 3.25]), (
+    assert waits == pytest.approx([0.04, 0.08, 0.12, 0.16]), "one request per interval"
+    throttle.pause(0.04)
+    assert [throttle.reserve(), throttle.reserve()] == pytest.approx([0.2, 0.26]), (
         "a 429 while paced slows the pace by half again"
     )
-    now[0] += 5.0
+    throttle.pause(20.0)
+    first, second = throttle.reserve(), throttle.reserve()
+    assert first == pytest.approx(20.0), "a long wait is a pause for everyone"
+    assert second - first == pytest.approx(_transport.MAX_PACING_INTERVAL), "but not a pace"
+    now[0] += 30.0
     for _ in range(80):
         throttle.relax()
     assert [throttle.reserve() for _ in range(3)] == [0.0, 0.0, 0.0], "successes end the pacing"
+
+
+def test_a_proxy_413_splits_the_request(embed: Embed) -> None:
+    api = FakeAPI()
+    original = api.answer
+
+    def proxy(body: dict[str, Any]) -> httpx.Response:
+        if len(json.dumps(body)) > 2000:
+            return httpx.Response(413, text="<html><h1>413 Request Entity Too Large</h1></html>")
+        return original(body)
+
+    api.answer = proxy  # type: ignore[method-assign]
+    texts = [f"text number {i} " * 10 for i in range(40)]
+    result = embed(api.client(), texts, batch_size=40)
+    assert result.vectors == [vector_for(text, 1536) for text in texts]
+
+
+def test_a_fatal_error_is_raised_without_waiting_for_requests_in_flight() -> None:
+    release = threading.Event()
+
+    def slow(request: httpx.Request) -> None:
+        release.wait(5)  # a request that would hold the call for 5 s
+
+    api = FakeAPI(faults=[slow, slow, slow, status(403, "out of credits")])
+    started = time.monotonic()
+    try:
+        with pytest.raises(PermissionDeniedError):
+            api.client(max_concurrency=4).embed(texts_of(4 * 32), batch_size=32)
+        assert time.monotonic() - started < 2, "the 403 waited for the slow requests"
+    finally:
+        release.set()
