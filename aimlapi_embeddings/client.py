@@ -269,7 +269,11 @@ class EmbeddingsClient:
             client.close()
 
     async def aclose(self) -> None:
-        """Close this event loop's connection pool (it reopens on the next call)."""
+        """Close this event loop's connection pool (it reopens on the next call).
+
+        `asyncio.run()` does this by itself when its loop ends; a loop you create and close
+        yourself (`new_event_loop()` ... `close()`) should `await client.aclose()` first.
+        """
         with self._lock:
             entry = self._loop_clients.pop(id(asyncio.get_running_loop()), None)
         if entry is not None:
