@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fakes import API_KEY, FakeAPI, drop, error_answer, html, status, vector_for
 
 from aimlapi_embeddings import (
     APIConnectionError,
@@ -33,7 +34,6 @@ from aimlapi_embeddings import (
 from aimlapi_embeddings._batching import EMPTY_TEXT_STAND_IN
 
 from .conftest import Embed
-from .fakes import API_KEY, FakeAPI, drop, html, status, vector_for
 
 pytestmark = pytest.mark.usefixtures("fast_backoff")
 
@@ -270,32 +270,26 @@ def test_a_key_echoed_by_the_server_is_cut_from_the_error(embed: Embed) -> None:
 
 
 def test_a_request_too_big_for_the_server_is_halved_until_it_fits(embed: Embed) -> None:
-    api = FakeAPI()
-    original = api.answer
-
-    def picky(body: dict[str, Any]) -> httpx.Response:
+    def picky(body: dict[str, Any]) -> httpx.Response | None:
         if len(body["input"]) > 7:
-            return status(400, "too many inputs: at most 7 per request")(httpx.Request("POST", "x"))
-        return original(body)
+            return error_answer(400, "too many inputs: at most 7 per request")
+        return None
 
-    api.answer = picky  # type: ignore[method-assign]
+    api = FakeAPI(refuse=picky)
     texts = texts_of(50)
     result = embed(api.client(), texts, batch_size=50)
     assert result.vectors == [vector_for(text, 1536) for text in texts]
 
 
 def test_a_text_too_long_for_the_server_is_split_and_averaged(embed: Embed) -> None:
-    api = FakeAPI()
-    original = api.answer
     long_text = "word " * 3000  # fits our estimate (8191 tokens) but not this server's 1000
 
-    def strict(body: dict[str, Any]) -> httpx.Response:
+    def strict(body: dict[str, Any]) -> httpx.Response | None:
         if any(len(text) > 5000 for text in body["input"]):
-            message = "This model's maximum context length is 1000 tokens"
-            return status(400, message)(httpx.Request("POST", "x"))
-        return original(body)
+            return error_answer(400, "This model's maximum context length is 1000 tokens")
+        return None
 
-    api.answer = strict  # type: ignore[method-assign]
+    api = FakeAPI(refuse=strict)
     result = embed(api.client(), ["short", long_text])
     assert result.vectors[0] == vector_for("short", 1536)
     assert len(result.vectors[1]) == 1536
@@ -547,15 +541,12 @@ def test_max_concurrency_bounds_the_whole_client_across_calls() -> None:
 
 
 def test_single_input_models_send_each_piece_of_a_split_text_alone(embed: Embed) -> None:
-    api = FakeAPI()
-    original = api.answer
-
-    def strict(body: dict[str, Any]) -> httpx.Response:
+    def strict(body: dict[str, Any]) -> httpx.Response | None:
         if len(body["input"]) > 3000:
-            return status(400, "maximum context length is 1000 tokens")(httpx.Request("POST", "x"))
-        return original(body)
+            return error_answer(400, "maximum context length is 1000 tokens")
+        return None
 
-    api.answer = strict  # type: ignore[method-assign]
+    api = FakeAPI(refuse=strict)
     model = "togethercomputer/m2-bert-80M-8k-retrieval"
     with pytest.warns(UserWarning, match="deprecated"):
         result = embed(api.client(), ["word " * 1500], model=model)
@@ -587,15 +578,12 @@ def test_after_a_429_requests_leave_paced_then_speed_up_again() -> None:
 
 
 def test_a_proxy_413_splits_the_request(embed: Embed) -> None:
-    api = FakeAPI()
-    original = api.answer
-
-    def proxy(body: dict[str, Any]) -> httpx.Response:
+    def proxy(body: dict[str, Any]) -> httpx.Response | None:
         if len(json.dumps(body)) > 2000:
             return httpx.Response(413, text="<html><h1>413 Request Entity Too Large</h1></html>")
-        return original(body)
+        return None
 
-    api.answer = proxy  # type: ignore[method-assign]
+    api = FakeAPI(refuse=proxy)
     texts = [f"text number {i} " * 10 for i in range(40)]
     result = embed(api.client(), texts, batch_size=40)
     assert result.vectors == [vector_for(text, 1536) for text in texts]

@@ -1,4 +1,8 @@
-"""An in-process fake of the embeddings endpoint for httpx.MockTransport: no sockets."""
+"""An in-process fake of the embeddings endpoint for httpx.MockTransport: no sockets.
+
+Shared by the unit tests and the LlamaIndex adapter's tests (tests/ is on sys.path through the
+root conftest).
+"""
 
 from __future__ import annotations
 
@@ -27,6 +31,7 @@ def vector_for(text: str, width: int) -> list[float]:
 
 
 Fault = Callable[[httpx.Request], httpx.Response | None]
+Refusal = Callable[[dict[str, Any]], httpx.Response | None]
 
 
 @dataclass
@@ -36,8 +41,12 @@ class FakeAPI:
     width: int | None = None
     shuffle: bool = False
     faults: list[Fault] = field(default_factory=list)
+    refuse: Refusal | None = None
+    """A server rule, asked of every body: an error answer, or None to answer normally."""
     seed: int = 0
     requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[httpx.Headers] = field(default_factory=list)
+    urls: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -54,12 +63,18 @@ class FakeAPI:
         body = json.loads(request.content)
         with self._lock:
             self.requests.append(body)
+            self.headers.append(request.headers)
+            self.urls.append(str(request.url))
             fault = self.faults.pop(0) if self.faults else None
-        if fault is not None:
-            answer = fault(request)
-            if answer is not None:
-                return answer
-        return self.answer(body)
+        answer = fault(request) if fault is not None else None
+        if answer is None and self.refuse is not None:
+            answer = self.refuse(body)
+        return answer if answer is not None else self.answer(body)
+
+    @property
+    def inputs(self) -> list[str]:
+        """Every text sent, in the order the requests arrived."""
+        return [text for body in self.requests for text in _as_list(body["input"])]
 
     def answer(self, body: dict[str, Any]) -> httpx.Response:
         spec = get_model_spec(body["model"])
@@ -84,20 +99,25 @@ class FakeAPI:
         return EmbeddingsClient(transport=httpx.MockTransport(self), **options)
 
 
+def _as_list(value: str | list[str]) -> list[str]:
+    return value if isinstance(value, list) else [value]
+
+
+def error_answer(code: int, message: str = "nope", **headers: str) -> httpx.Response:
+    """An answer with status `code` in AI/ML API's error shape."""
+    body = {
+        "message": message,
+        "statusCode": code,
+        "requestId": "req-123",
+        "path": "/v1/embeddings",
+        "timestamp": "2026-11-24T00:00:00Z",
+    }
+    return httpx.Response(code, json=body, headers=headers)
+
+
 def status(code: int, message: str = "nope", **headers: str) -> Fault:
     """A fault answering `code` in AI/ML API's error shape."""
-
-    def fault(request: httpx.Request) -> httpx.Response:
-        body = {
-            "message": message,
-            "statusCode": code,
-            "requestId": "req-123",
-            "path": "/v1/embeddings",
-            "timestamp": "2026-11-24T00:00:00Z",
-        }
-        return httpx.Response(code, json=body, headers=headers)
-
-    return fault
+    return lambda request: error_answer(code, message, **headers)
 
 
 def drop(request: httpx.Request) -> httpx.Response:
