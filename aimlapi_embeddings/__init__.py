@@ -5,7 +5,7 @@ result = EmbeddingsClient().embed(["first text", "second text"], model="text-emb
 result.vectors  # one vector per text, in input order
 """
 
-from ._batching import LongText, estimate_tokens, validate_texts
+from ._batching import LongText, OverItemLimit, estimate_tokens, validate_texts
 from ._errors import (
     AimlapiError,
     APIConnectionError,
@@ -58,6 +58,7 @@ __all__ = [
     "ModelSpec",
     "ModelStatusWarning",
     "NotFoundError",
+    "OverItemLimit",
     "PermissionDeniedError",
     "RateLimitError",
     "ResponseError",

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ._errors import InputTooLongError, InvalidInputError
+from ._schema import utf16_length
 from .models import ModelSpec
 
 LongText = Literal["chunk", "truncate", "error"]
+OverItemLimit = Literal["alone", "split"]
 
 # Counting without a tokenizer file: byte-level BPE (OpenAI, Qwen) never makes more tokens than
 # UTF-8 bytes, and real text averages 3.5-4.5 bytes per token in English and about one token per
@@ -86,35 +88,50 @@ def _preview(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def split_text(text: str, max_tokens: int) -> list[str]:
-    """Cut `text` into pieces of at most `max_tokens` estimated tokens, at spaces where possible.
+def _fits(piece: str, max_bytes: int, max_chars: int | None) -> bool:
+    if piece.isascii():
+        return len(piece) <= max_bytes and (max_chars is None or len(piece) <= max_chars)
+    return len(piece.encode("utf-8")) <= max_bytes and (
+        max_chars is None or utf16_length(piece) <= max_chars
+    )
+
+
+def _longest_fit(text: str, start: int, max_bytes: int, max_chars: int | None) -> int:
+    """The largest `end` such that `text[start:end]` fits both budgets (at least one character)."""
+    # Every character is at least one UTF-8 byte and one UTF-16 unit: no piece is longer.
+    high = min(len(text), start + min(max_bytes, max_chars or max_bytes))
+    if _fits(text[start:high], max_bytes, max_chars):
+        return high
+    low, high = start + 1, high - 1  # one character always goes; the caller checks its budget
+    while low < high:
+        middle = (low + high + 1) // 2
+        if _fits(text[start:middle], max_bytes, max_chars):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def split_text(text: str, max_tokens: int, max_chars: int | None = None) -> list[str]:
+    """Cut `text` into pieces of at most `max_tokens` estimated tokens (and `max_chars` UTF-16
+    code units, when given), at spaces where possible.
 
     Whitespace-only pieces (a long run of blanks) are left out: they carry no meaning, would
     weigh on the mean by their length, and vendors refuse blank inputs.
     """
-    limit = _max_bytes_for(max_tokens)
-    data = text.encode("utf-8")
-    if len(data) <= limit:
+    max_bytes = _max_bytes_for(max_tokens)
+    if _fits(text, max_bytes, max_chars):
         return [text]
     pieces: list[str] = []
     start = 0
-    while start < len(data):
-        end = min(start + limit, len(data))
-        if end < len(data):
-            while end > start and data[end] & 0xC0 == 0x80:  # never cut inside a character
-                end -= 1
-            if end == start:
-                # The budget is smaller than this one character: take it whole; the caller
-                # sees the piece is over budget.
-                end = start + 1
-                while end < len(data) and data[end] & 0xC0 == 0x80:
-                    end += 1
-            else:
-                # Prefer the last space or newline in the final quarter of the window.
-                floor = start + limit * 3 // 4
-                cut = max(data.rfind(b" ", floor, end), data.rfind(b"\n", floor, end))
-                end = cut + 1 if cut > start else end
-        piece = data[start:end].decode("utf-8")
+    while start < len(text):
+        end = _longest_fit(text, start, max_bytes, max_chars)
+        if end < len(text):
+            # Prefer the last space or newline in the final quarter of the piece.
+            floor = start + (end - start) * 3 // 4
+            cut = max(text.rfind(" ", floor, end), text.rfind("\n", floor, end))
+            end = cut + 1 if cut > start else end
+        piece = text[start:end]
         if not piece.isspace():
             pieces.append(piece)
         start = end
@@ -131,10 +148,17 @@ class Plan:
     """The estimated tokens of each piece."""
     piece_owner: list[int]
     """The index of the input text each piece belongs to (the first empty text for the stand-in)."""
-    batches: list[range]
-    """Contiguous ranges of `pieces`, one request each."""
+    batches: list[list[int]]
+    """The pieces of each request, in increasing order; every piece is in exactly one."""
     spans: list[range]
     """For every input text, the pieces whose vectors make up its own."""
+
+
+def sends_alone(piece: str, spec: ModelSpec) -> bool:
+    """Whether `piece` must be a request's only input, sent as one string, not in a list."""
+    return spec.single_input or (
+        spec.max_item_chars is not None and utf16_length(piece) > spec.max_item_chars
+    )
 
 
 def plan_requests(
@@ -142,12 +166,22 @@ def plan_requests(
     spec: ModelSpec,
     *,
     long_text: LongText = "chunk",
+    over_item_limit: OverItemLimit = "alone",
     max_concurrency: int = 1,
     batch_size: int | None = None,
 ) -> Plan:
-    """Plan the requests for already validated `texts` under `spec`'s limits."""
+    """Plan the requests for already validated `texts` under `spec`'s limits.
+
+    A text over the model's limits (its context, or the schema's one-string length) is handled
+    per `long_text`. A text within them but over the schema's list-item length (Voyage: 800
+    characters) is sent alone as one string with `over_item_limit="alone"`, or cut into
+    item-sized pieces that batch with the rest with `"split"`.
+    """
     if long_text not in ("chunk", "truncate", "error"):
         msg = f'long_text must be "chunk", "truncate" or "error", not {long_text!r}'
+        raise ValueError(msg)
+    if over_item_limit not in ("alone", "split"):
+        msg = f'over_item_limit must be "alone" or "split", not {over_item_limit!r}'
         raise ValueError(msg)
     pieces: list[str] = []
     piece_tokens: list[int] = []
@@ -155,6 +189,11 @@ def plan_requests(
     spans: list[range] = []
     stand_in: range | None = None
     context = min(spec.context_tokens, spec.max_tokens_per_request)
+    # The longest piece a cut text is made of. Sent alone, pieces as long as the model takes
+    # (Voyage: 8,000 characters) keep a long text in the fewest pieces, so its vector is the
+    # mean of as few as possible; split, pieces of one list item (800) batch with everything else.
+    item_chars = spec.max_item_chars if over_item_limit == "split" else None
+    piece_chars = item_chars or spec.max_string_chars
 
     for index, text in enumerate(texts):
         if not text or text.isspace():
@@ -165,34 +204,57 @@ def plan_requests(
                 piece_owner.append(index)
             spans.append(stand_in)
             continue
-        tokens = estimate_tokens(text)
-        if tokens <= context:
-            parts, part_tokens = [text], [tokens]
-        elif long_text == "error":
+        parts = _parts(text, index, spec, context, long_text, piece_chars, item_chars)
+        part_tokens = [estimate_tokens(part) for part in parts]
+        if max(part_tokens) > context:
             msg = (
-                f"texts[{index}] is about {tokens} tokens (counted conservatively at "
-                f"{BYTES_PER_TOKEN} bytes per token), over model {spec.name!r}'s context of "
-                f"{spec.context_tokens}; pass long_text='chunk' or 'truncate' to embed it anyway"
+                f"texts[{index}] cannot be cut to fit model {spec.name!r}: its context of "
+                f"{context} tokens is smaller than one character"
             )
             raise InputTooLongError(msg, index=index)
-        else:
-            parts = split_text(text, context)
-            if long_text == "truncate":
-                parts = parts[:1]
-            part_tokens = [estimate_tokens(part) for part in parts]
-            if max(part_tokens) > context:
-                msg = (
-                    f"texts[{index}] cannot be cut to fit model {spec.name!r}: its context of "
-                    f"{context} tokens is smaller than one character"
-                )
-                raise InputTooLongError(msg, index=index)
         spans.append(range(len(pieces), len(pieces) + len(parts)))
         pieces.extend(parts)
         piece_tokens.extend(part_tokens)
         piece_owner.extend([index] * len(parts))
 
-    batches = _batch_ranges(piece_tokens, spec, max_concurrency, batch_size)
+    batches = _batches(pieces, piece_tokens, spec, max_concurrency, batch_size)
     return Plan(pieces, piece_tokens, piece_owner, batches, spans)
+
+
+def _parts(
+    text: str,
+    index: int,
+    spec: ModelSpec,
+    context: int,
+    long_text: LongText,
+    piece_chars: int | None,
+    item_chars: int | None,
+) -> list[str]:
+    """What is sent for one non-blank text: itself, or the pieces it is cut into."""
+    tokens = estimate_tokens(text)
+    length = utf16_length(text)
+    over_string = spec.max_string_chars is not None and length > spec.max_string_chars
+    if tokens > context or over_string:
+        if long_text == "error":
+            if over_string:
+                size = f"{length} characters, over the {spec.max_string_chars} that"
+            else:
+                size = (
+                    f"about {tokens} tokens (counted conservatively at {BYTES_PER_TOKEN} bytes "
+                    f"per token), over the context of {spec.context_tokens} that"
+                )
+            msg = (
+                f"texts[{index}] is {size} model {spec.name!r} takes; pass long_text='chunk' "
+                "or 'truncate' to embed it anyway"
+            )
+            raise InputTooLongError(msg, index=index)
+        if long_text == "chunk":
+            return split_text(text, context, piece_chars)
+        text = split_text(text, context, spec.max_string_chars)[0]
+        length = utf16_length(text)
+    if item_chars is not None and length > item_chars:
+        return split_text(text, context, item_chars)
+    return [text]
 
 
 def batch_limit(spec: ModelSpec, batch_size: int | None) -> int:
@@ -200,28 +262,37 @@ def batch_limit(spec: ModelSpec, batch_size: int | None) -> int:
     return spec.max_inputs if batch_size is None else max(1, min(batch_size, spec.max_inputs))
 
 
-def _batch_ranges(
-    piece_tokens: list[int], spec: ModelSpec, max_concurrency: int, batch_size: int | None
-) -> list[range]:
-    count = len(piece_tokens)
+def _batches(
+    pieces: list[str],
+    piece_tokens: list[int],
+    spec: ModelSpec,
+    max_concurrency: int,
+    batch_size: int | None,
+) -> list[list[int]]:
+    """Group pieces into requests: in order, within the limits; a lone piece in its own."""
+    alone: list[int] = []
+    listed: list[int] = []
+    for index, piece in enumerate(pieces):
+        (alone if sends_alone(piece, spec) else listed).append(index)
     limit = batch_limit(spec, batch_size)
     if batch_size is None:
         # Spread a large call over every concurrent request: smaller requests answer sooner.
-        share = math.ceil(count / max(1, max_concurrency))
+        share = math.ceil(len(listed) / max(1, max_concurrency))
         limit = min(limit, MAX_AUTO_BATCH, max(share, MIN_AUTO_BATCH))
-    batches: list[range] = []
-    start = 0
+    batches: list[list[int]] = []
+    current: list[int] = []
     tokens = 0
-    for index, piece in enumerate(piece_tokens):
-        if index > start and (
-            index - start >= limit or tokens + piece > spec.max_tokens_per_request
-        ):
-            batches.append(range(start, index))
-            start, tokens = index, 0
-        tokens += piece
-    if count > start:
-        batches.append(range(start, count))
-    return batches
+    for index in listed:
+        cost = piece_tokens[index]
+        if current and (len(current) >= limit or tokens + cost > spec.max_tokens_per_request):
+            batches.append(current)
+            current, tokens = [], 0
+        current.append(index)
+        tokens += cost
+    if current:
+        batches.append(current)
+    # Lone pieces last: the list batches are the longest requests, so they start first.
+    return batches + [[index] for index in alone]
 
 
 def combine(vectors: Sequence[Sequence[float]], weights: Sequence[float]) -> list[float]:

@@ -93,15 +93,22 @@ class APIStatusError(AimlapiError):
         status_code: int,
         request_id: str | None = None,
         body: object = None,
+        indices: tuple[int, ...] | None = None,
     ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.request_id = request_id
         self.body = body
+        self.indices = indices
+        """For a 400: the input positions of the texts in the refused request."""
 
 
 class BadRequestError(APIStatusError):
-    """400: the request was refused as invalid."""
+    """400: the request was refused as invalid; `indices` names the texts it carried.
+
+    AI/ML API answers "Body validation error!" and a detail line when a body breaks the model's
+    published schema; the message carries both.
+    """
 
 
 class AuthenticationError(APIStatusError):

@@ -8,7 +8,7 @@ import json
 import math
 import sys
 from array import array
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -188,17 +188,41 @@ def make_status_error(
     content: bytes,
     headers: Mapping[str, str],
     secret: str,
+    indices: Sequence[int] = (),
 ) -> APIStatusError:
-    """The typed error for an error answer; the key is cut from anything the server echoed."""
+    """The typed error for an error answer; the key is cut from anything the server echoed.
+
+    `indices` are the input positions of the texts the refused request carried: a 400 names
+    them, so that the caller can find the text the server objected to.
+    """
     message, request_id, body = server_message(content)
     request_id = request_id or headers.get("x-request-id") or headers.get("request-id")
     if secret and secret.encode() in content:
         message = redact(message, secret)
         body = None
     text = f"{status_code} {reason}: {message}".rstrip()
+    named = tuple(sorted(set(indices))) if status_code == 400 else ()
+    if named:
+        text += f" [in the request with {describe_indices(named)}]"
     if request_id:
         text += f" (request id {request_id})"
     error_type = _STATUS_ERRORS.get(status_code)
     if error_type is None:
         error_type = InternalServerError if status_code >= 500 else APIStatusError
-    return error_type(text, status_code=status_code, request_id=request_id, body=body)
+    return error_type(
+        text, status_code=status_code, request_id=request_id, body=body, indices=named or None
+    )
+
+
+def describe_indices(indices: Sequence[int], most: int = 8) -> str:
+    """`texts[3]`, or `texts[0..127]`, or `texts[2, 5..9, 14]`: sorted input positions, briefly."""
+    runs: list[tuple[int, int]] = []
+    for index in indices:
+        if runs and index == runs[-1][1] + 1:
+            runs[-1] = (runs[-1][0], index)
+        else:
+            runs.append((index, index))
+    parts = [str(low) if low == high else f"{low}..{high}" for low, high in runs[:most]]
+    if len(runs) > most:
+        parts.append(f"... ({len(indices)} texts)")
+    return f"texts[{', '.join(parts)}]"

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ._batching import LongText, combine, estimate_tokens, split_text
+from ._batching import LongText, combine, estimate_tokens, sends_alone, split_text
 from ._errors import (
     AimlapiError,
     APIConnectionError,
@@ -34,6 +34,7 @@ from ._errors import (
 )
 from ._gate import AsyncGate, SyncGate
 from ._response import Usage, make_status_error, parse_embeddings
+from .models import ModelSpec
 
 logger = logging.getLogger("aimlapi_embeddings")
 
@@ -55,7 +56,9 @@ _TOO_MANY_INPUTS = re.compile(
 )
 _TOO_MANY_TOKENS = re.compile(
     r"context length|too long|too many tokens|maximum allowed tokens|max allowed tokens|"
-    r"token count|input length|tokens per|exceeds? the (max|limit)",
+    r"token count|input length|tokens per|exceeds? the (max|limit)|"
+    # The gateway's schema check, when a string is over the model's character limit.
+    r"must contain at most \d+ character",
     re.IGNORECASE,
 )
 
@@ -200,7 +203,7 @@ class CallSettings:
     secret: str
     body: Mapping[str, Any]
     """Every field but `input`."""
-    single_input: bool
+    spec: ModelSpec
     width: int | None
     long_text: LongText
     max_retries: int
@@ -210,7 +213,8 @@ class CallSettings:
 
     def request(self, pieces: Sequence[str]) -> httpx.Request:
         body = dict(self.body)
-        body["input"] = pieces[0] if self.single_input else list(pieces)
+        alone = len(pieces) == 1 and sends_alone(pieces[0], self.spec)
+        body["input"] = pieces[0] if alone else list(pieces)
         content = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         # Set the timeout on the request itself: httpx < 0.28 applies the client's timeout only
         # to requests it builds, and a request without one would wait forever.
@@ -228,7 +232,9 @@ def batch_flow(
     `owners` names the input text of each piece, for error messages; `splits` counts how often
     the text being sent was already halved because the server called it too long.
     """
-    if call.single_input and len(pieces) > 1:
+    if len(pieces) > 1 and any(sends_alone(piece, call.spec) for piece in pieces):
+        # The planner never batches such pieces; halves of a text the server called too long
+        # can be, and go one request each.
         return (yield from _one_by_one(call, pieces, owners, splits))
     request = call.request(pieces)
     attempt = 0
@@ -260,6 +266,7 @@ def batch_flow(
                     outcome.content,
                     outcome.headers,
                     call.secret,
+                    owners,
                 )
                 kind = overflow_kind(status_error)
                 if kind is not None:
@@ -289,7 +296,7 @@ def batch_flow(
 def _one_by_one(
     call: CallSettings, pieces: Sequence[str], owners: Sequence[int], splits: int
 ) -> Flow:
-    """For models that take one string per request: each piece in its own request, in turn."""
+    """Pieces that must go alone: each in its own request, in turn."""
     vectors: list[list[float]] = []
     usage = Usage()
     for piece, owner in zip(pieces, owners, strict=True):

@@ -14,9 +14,10 @@ from typing import Any
 
 import httpx
 
-from ._batching import LongText, Plan, assemble, plan_requests, validate_texts
+from ._batching import LongText, OverItemLimit, Plan, assemble, plan_requests, validate_texts
 from ._gate import AsyncGate, SyncGate
 from ._response import Usage
+from ._schema import load_schema, violations
 from ._transport import (
     BatchResult,
     CallSettings,
@@ -308,6 +309,7 @@ class EmbeddingsClient:
         dimensions: int | None = None,
         input_type: InputRole = "document",
         long_text: LongText = "chunk",
+        over_item_limit: OverItemLimit = "alone",
         batch_size: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
         on_progress: ProgressCallback | None = None,
@@ -317,7 +319,7 @@ class EmbeddingsClient:
         Safe to call from inside a running event loop (Jupyter): it uses threads, not the loop.
         """
         call = self._prepare(
-            texts, model, dimensions, input_type, long_text, batch_size, extra_body
+            texts, model, dimensions, input_type, long_text, over_item_limit, batch_size, extra_body
         )
         if not call.flows:
             return call.finish([])
@@ -333,13 +335,14 @@ class EmbeddingsClient:
         dimensions: int | None = None,
         input_type: InputRole = "document",
         long_text: LongText = "chunk",
+        over_item_limit: OverItemLimit = "alone",
         batch_size: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
         on_progress: ProgressCallback | None = None,
     ) -> EmbeddingResult:
         """The async twin of `embed()`, on a pooled AsyncClient of the running event loop."""
         call = self._prepare(
-            texts, model, dimensions, input_type, long_text, batch_size, extra_body
+            texts, model, dimensions, input_type, long_text, over_item_limit, batch_size, extra_body
         )
         if not call.flows:
             return call.finish([])
@@ -357,6 +360,7 @@ class EmbeddingsClient:
         dimensions: int | None,
         input_type: InputRole,
         long_text: LongText,
+        over_item_limit: OverItemLimit,
         batch_size: int | None,
         extra_body: Mapping[str, Any] | None,
     ) -> _Call:
@@ -375,16 +379,20 @@ class EmbeddingsClient:
             checked,
             spec,
             long_text=long_text,
+            over_item_limit=over_item_limit,
             max_concurrency=self.max_concurrency,
             batch_size=batch_size,
         )
-        name = model if isinstance(model, str) else spec.name
+        # The registry's canonical id: the one the model's published schema names
+        # (an alias such as "openai/text-embedding-3-small" is not in its `model` enum).
+        name = spec.name
         body: dict[str, Any] = {"model": name, **spec.input_type_fields(input_type)}
         if spec.encoding == "base64":
             body["encoding_format"] = "base64"
         if dimensions is not None:
             body["dimensions"] = dimensions
         body.update(extra_body or {})
+        check_body_fields(spec, body)
         settings = CallSettings(
             url=f"{self.base_url}/embeddings",
             headers={
@@ -396,7 +404,7 @@ class EmbeddingsClient:
             },
             secret=self._secret.value,
             body=body,
-            single_input=spec.single_input,
+            spec=spec,
             width=spec.output_width(dimensions),
             long_text=long_text,
             max_retries=self.max_retries,
@@ -405,6 +413,24 @@ class EmbeddingsClient:
             model=name,
         )
         return _Call(name, plan, settings)
+
+
+def check_body_fields(spec: ModelSpec, body: Mapping[str, Any]) -> None:
+    """Refuse, before any request, a body the model's published schema rejects whatever `input`.
+
+    Catches `extra_body` fields the schema does not list (OpenAI's schema allows no others) or
+    gives another type; `input` itself is the planner's job, proved by the contract tests.
+    """
+    if spec.schema is None:
+        return
+    problems = violations(load_schema(spec.schema), {**body, "input": "x"})
+    if problems:
+        msg = (
+            f"this request would break model {spec.name!r}'s published request schema "
+            f"(AI/ML API answers 400 Body validation error!): {'; '.join(problems)}. "
+            "Check extra_body."
+        )
+        raise ValueError(msg)
 
 
 class _Call:
@@ -417,8 +443,8 @@ class _Call:
             partial(
                 batch_flow,
                 settings,
-                plan.pieces[batch.start : batch.stop],
-                plan.piece_owner[batch.start : batch.stop],
+                [plan.pieces[piece] for piece in batch],
+                [plan.piece_owner[piece] for piece in batch],
             )
             for batch in plan.batches
         ]
@@ -438,9 +464,10 @@ class _Call:
         return report
 
     def finish(self, results: Sequence[BatchResult]) -> EmbeddingResult:
-        piece_vectors: list[list[float]] = []
+        piece_vectors: list[list[float]] = [[]] * len(self.plan.pieces)
         usage = Usage()
-        for vectors, batch_usage in results:
-            piece_vectors.extend(vectors)
+        for batch, (vectors, batch_usage) in zip(self.plan.batches, results, strict=True):
+            for piece, vector in zip(batch, vectors, strict=True):
+                piece_vectors[piece] = vector
             usage += batch_usage
         return EmbeddingResult(assemble(self.plan, piece_vectors), usage, self.model)

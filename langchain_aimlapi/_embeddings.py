@@ -26,7 +26,7 @@ from pydantic import (
 )
 from typing_extensions import Self
 
-from aimlapi_embeddings import EmbeddingsClient, LongText, get_model_spec
+from aimlapi_embeddings import EmbeddingsClient, LongText, OverItemLimit, get_model_spec
 from aimlapi_embeddings.client import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RETRIES,
@@ -94,6 +94,10 @@ class AimlapiEmbeddings(Serializable, Embeddings):
             keep every parallel request busy within the model's limits.
         long_text: "chunk" | "truncate" | "error"
             What to do with a text longer than the model's context.
+        over_item_limit: "alone" | "split"
+            Texts over the model's list-item limit (Voyage: 800 characters): each sent alone
+            as one string (default, exact vector), or cut into pieces that batch (fewer
+            requests; the vector is the mean of the pieces).
         model_kwargs: dict
             Extra fields sent in every request body.
 
@@ -185,6 +189,13 @@ class AimlapiEmbeddings(Serializable, Embeddings):
     long_text: LongText = Field(
         default="chunk",
         description='Texts over the context: "chunk" (mean of pieces), "truncate" or "error".',
+    )
+    over_item_limit: OverItemLimit = Field(
+        default="alone",
+        description="Texts over the model's list-item limit (Voyage: 800 characters): "
+        '"alone" sends each as one string in its own request (its exact vector); "split" cuts '
+        "them into item-sized pieces that batch with the rest (fewer requests; the vector is "
+        "the mean of the pieces).",
     )
     allow_insecure_http: bool = Field(
         default=False,
@@ -278,6 +289,7 @@ class AimlapiEmbeddings(Serializable, Embeddings):
             "dimensions": self.dimensions,
             "input_type": input_type,
             "long_text": self.long_text,
+            "over_item_limit": self.over_item_limit,
             "batch_size": self.batch_size,
             "extra_body": self.model_kwargs or None,
         }

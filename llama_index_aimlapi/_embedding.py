@@ -24,6 +24,7 @@ from aimlapi_embeddings import (
     EmbeddingsClient,
     InputRole,
     LongText,
+    OverItemLimit,
     get_model_spec,
     validate_texts,
 )
@@ -52,6 +53,7 @@ class _CallOptions(TypedDict):
     dimensions: int | None
     input_type: InputRole
     long_text: LongText
+    over_item_limit: OverItemLimit
 
 
 class AimlapiEmbedding(BaseEmbedding):
@@ -70,7 +72,8 @@ class AimlapiEmbedding(BaseEmbedding):
         embed_batch_size: texts per call into the client. Default: enough to keep every one of
             `max_concurrency` requests full (the model's inputs per request times
             max_concurrency), at most 2048.
-        max_concurrency, max_retries, timeout, default_headers, long_text, allow_insecure_http.
+        max_concurrency, max_retries, timeout, default_headers, long_text, over_item_limit
+        ("alone" or "split": texts over Voyage's 800-character list items), allow_insecure_http.
 
     Instantiate:
         from llama_index.core import Settings
@@ -156,6 +159,13 @@ class AimlapiEmbedding(BaseEmbedding):
         description='Texts over the model\'s context: "chunk" (embed the pieces and average), '
         '"truncate", or "error".',
     )
+    over_item_limit: OverItemLimit = Field(
+        default="alone",
+        description="Texts over the model's list-item limit (Voyage: 800 characters): "
+        '"alone" sends each as one string in its own request (its exact vector); "split" cuts '
+        "them into item-sized pieces that batch with the rest (fewer requests; the vector is "
+        "the mean of the pieces).",
+    )
     allow_insecure_http: bool = Field(
         default=False,
         description="Allow sending the key over plain http to a host other than this machine.",
@@ -178,6 +188,7 @@ class AimlapiEmbedding(BaseEmbedding):
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         default_headers: Mapping[str, str] | None = None,
         long_text: LongText = "chunk",
+        over_item_limit: OverItemLimit = "alone",
         allow_insecure_http: bool = False,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
@@ -210,6 +221,7 @@ class AimlapiEmbedding(BaseEmbedding):
             timeout=timeout,
             default_headers=dict(default_headers or {}),
             long_text=long_text,
+            over_item_limit=over_item_limit,
             allow_insecure_http=allow_insecure_http,
             **kwargs,
         )
@@ -281,6 +293,7 @@ class AimlapiEmbedding(BaseEmbedding):
             dimensions=self.dimensions,
             input_type=input_type,
             long_text=self.long_text,
+            over_item_limit=self.over_item_limit,
         )
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:

@@ -25,6 +25,7 @@ def test_core_exports() -> None:
             "InternalServerError",
             "InvalidInputError",
             "LongText",
+            "OverItemLimit",
             "ModelSpec",
             "ModelStatusWarning",
             "NotFoundError",

@@ -32,6 +32,7 @@ class HttpRequest:
     headers: dict[str, str]
     body: bytes
     keep_alive: bool
+    query: str = ""
 
 
 async def read_request(
@@ -67,7 +68,8 @@ async def read_request(
     if headers.get("expect", "").lower() == "100-continue":
         writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
     body = await _read_body(reader, headers)
-    return HttpRequest(method, target.split("?", 1)[0], headers, body, keep_alive)
+    path, _, query = target.partition("?")
+    return HttpRequest(method, path, headers, body, keep_alive, query)
 
 
 async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> bytes:

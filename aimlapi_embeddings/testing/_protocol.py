@@ -13,6 +13,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
+from aimlapi_embeddings._schema import BODY_VALIDATION_ERROR, load_schema, violations
 from aimlapi_embeddings.models import MODELS, ModelSpec, get_model_spec
 from aimlapi_embeddings.testing._tokens import count_tokens
 from aimlapi_embeddings.testing._vectors import Encoding, VectorBank, encode_vector, unit_vector
@@ -25,9 +26,9 @@ __all__ = [
     "embedding_for",
     "error_body",
     "parse_request",
+    "served_spec",
 ]
 
-_GOOGLE_TASK_TYPES = frozenset({"RETRIEVAL_QUERY", "RETRIEVAL_DOCUMENT"})
 _ENCODINGS: frozenset[str] = frozenset({"float", "base64"})
 
 
@@ -55,15 +56,24 @@ class ParsedRequest:
 
     model: str = ""
     inputs: list[str] = field(default_factory=list)
+    input_is_string: bool = False
     tokens: list[int] = field(default_factory=list)
     parameters: dict[str, Any] = field(default_factory=dict)
+    violations: list[str] = field(default_factory=list)
+    """What broke the model's published request schema (then the answer is a 400)."""
     call: EmbeddingCall | None = None
     status: int = 200
     message: str | None = None
 
 
 def parse_request(body: bytes, *, token_factor: float = 1.0) -> ParsedRequest:
-    """Read and validate one `POST /embeddings` body against the model registry's rules."""
+    """Read and validate one `POST /embeddings` body, as the gateway and the vendor would.
+
+    First the model: an id the registry does not serve (unknown, or removed from AI/ML API) is a
+    404. Then the gateway's check of the body against the model's published request schema: a
+    400 "Body validation error!" with a line per problem. Then what the upstream vendor enforces
+    (the registry's inputs, tokens per request and context per input) and the answer's format.
+    """
     parsed = ParsedRequest()
     try:
         _parse(body, token_factor, parsed)
@@ -85,14 +95,21 @@ def _parse(body: bytes, token_factor: float, parsed: ParsedRequest) -> None:
     if not isinstance(model, str) or not model:
         raise _Rejected(400, "`model` is required and must be a string")
     parsed.model = model
-    texts = _texts(raw_input)
-    parsed.inputs = texts
-    parsed.tokens = [math.ceil(count_tokens(text) * token_factor) for text in texts]
+    if isinstance(raw_input, str):
+        parsed.input_is_string = True
+        parsed.inputs = [raw_input]
+    elif isinstance(raw_input, list):
+        parsed.inputs = [item for item in raw_input if isinstance(item, str)]
     spec = _known_spec(model)
+    assert spec.schema is not None  # every served model publishes one
+    parsed.violations = violations(load_schema(spec.schema), payload)
+    if parsed.violations:
+        raise _Rejected(400, "\n".join([BODY_VALIDATION_ERROR, *parsed.violations]))
+    texts = _texts(raw_input)
+    parsed.tokens = [math.ceil(count_tokens(text) * token_factor) for text in texts]
     _check_input_shape(spec, raw_input, texts)
     encoding = _encoding(parsed.parameters.get("encoding_format"))
     width = _width(spec, parsed.parameters.get("dimensions"))
-    _check_input_type(spec, parsed.parameters)
     _check_limits(spec, parsed.tokens)
     parsed.call = EmbeddingCall(spec, texts, parsed.tokens, width, encoding)
 
@@ -116,9 +133,17 @@ def _texts(raw_input: Any) -> list[str]:
     return texts
 
 
-def _known_spec(model: str) -> ModelSpec:
+def served_spec(model: str) -> ModelSpec | None:
+    """The registry's rules for `model` if AI/ML API serves it (known, not removed), else None."""
     spec = get_model_spec(model)
-    if spec.name not in MODELS:
+    if spec.name not in MODELS or spec.status == "removed" or spec.schema is None:
+        return None
+    return spec
+
+
+def _known_spec(model: str) -> ModelSpec:
+    spec = served_spec(model)
+    if spec is None:
         raise _Rejected(404, f"model not found: {model!r} is not an embedding model")
     return spec
 
@@ -156,27 +181,6 @@ def _width(spec: ModelSpec, dimensions: Any) -> int:
     return dimensions
 
 
-def _check_input_type(spec: ModelSpec, parameters: dict[str, Any]) -> None:
-    input_type = parameters.get("input_type")
-    task_type = parameters.get("task_type")
-    if input_type is not None:
-        if spec.input_type_style != "voyage":
-            raise _Rejected(400, f"{spec.name} does not support the `input_type` parameter")
-        if input_type != "document":
-            raise _Rejected(
-                400, f'`input_type` must be "document" for {spec.name}, not {input_type!r}'
-            )
-    if task_type is not None:
-        if spec.input_type_style != "google":
-            raise _Rejected(400, f"{spec.name} does not support the `task_type` parameter")
-        if task_type not in _GOOGLE_TASK_TYPES:
-            raise _Rejected(
-                400,
-                f"`task_type` must be one of {sorted(_GOOGLE_TASK_TYPES)} for {spec.name}, "
-                f"not {task_type!r}",
-            )
-
-
 def _check_limits(spec: ModelSpec, tokens: list[int]) -> None:
     # Per-input context first: a text over the context needs splitting, not a smaller batch.
     for index, count in enumerate(tokens):
@@ -197,8 +201,6 @@ def _check_limits(spec: ModelSpec, tokens: list[int]) -> None:
 
 def _usage(spec: ModelSpec, total: int) -> bytes:
     # Each vendor reports usage its own way, and AI/ML API passes it through.
-    if spec.name.startswith("togethercomputer/m2-bert"):
-        return b"null"
     if spec.input_type_style == "voyage":
         return b'{"prompt_tokens":null,"total_tokens":%d}' % total
     return b'{"prompt_tokens":%d,"total_tokens":%d}' % (total, total)

@@ -26,6 +26,8 @@ class RequestRecord:
     status: int
     model: str = ""
     inputs: list[str] = field(default_factory=list)
+    input_is_string: bool = False
+    """`input` came as one string, not a list."""
     tokens: list[int] = field(default_factory=list)
     parameters: dict[str, Any] = field(default_factory=dict)
     fault: FaultKind | None = None

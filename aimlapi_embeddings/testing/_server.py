@@ -16,8 +16,9 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from aimlapi_embeddings.testing._catalogue import Catalogue, PublishedModel
 from aimlapi_embeddings.testing._faults import Faults, FaultState, ScriptedFault, Verdict
 from aimlapi_embeddings.testing._http import HttpError, HttpRequest, read_request, render_head
 from aimlapi_embeddings.testing._protocol import (
@@ -40,6 +41,8 @@ __all__ = ["Emulator"]
 logger = logging.getLogger("aimlapi_embeddings.testing")
 
 _ROUTES = frozenset({"/v1/embeddings", "/embeddings"})
+_CATALOGUE_ROUTES = frozenset({"/v1/models", "/models", "/api/v1/models"})
+_DOCS_ROUTE = "/docs-json"
 _UNAUTHORIZED = "Unauthorized: missing or invalid API key (send `Authorization: Bearer <key>`)"
 _HTML_PAGE = (
     b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n"
@@ -99,6 +102,8 @@ class Emulator:
         self._bank = VectorBank(max_bytes=cache_bytes)
         self._records: deque[RequestRecord] = deque(maxlen=max_records)
         self._records_lock = threading.Lock()
+        self._catalogue = Catalogue()
+        self._schema_violations = 0
         self._in_flight = 0
         self._peak_in_flight = 0
         self._request_ids = itertools.count(1)
@@ -190,6 +195,11 @@ class Emulator:
             return list(self._records)
 
     @property
+    def schema_violations(self) -> int:
+        """Embedding requests refused because their body broke the model's published schema."""
+        return self._schema_violations
+
+    @property
     def in_flight(self) -> int:
         """Embedding requests being served right now."""
         return self._in_flight
@@ -251,10 +261,33 @@ class Emulator:
 
         asyncio.run_coroutine_threadsafe(encode(), loop).result()
 
+    def publish_model(
+        self,
+        model_id: str,
+        schema: dict[str, Any],
+        *,
+        context_length: int | None = None,
+        aliases: Iterable[str] = (),
+    ) -> None:
+        """List `model_id` in the catalogue (`GET /v1/models`) with `schema` as its `docsJson`.
+
+        Replaces the entry of a model already listed, so a test can also publish a changed
+        schema for a known model. Only the catalogue changes: embedding requests are still
+        answered by the registry's rules.
+        """
+        self._catalogue.publish(
+            PublishedModel(model_id, schema, context_length=context_length, aliases=tuple(aliases))
+        )
+
+    def withdraw_model(self, model_id: str) -> None:
+        """Take `model_id` out of the catalogue, as the API does when it stops serving one."""
+        self._catalogue.withdraw(model_id)
+
     def clear(self) -> None:
-        """Forget recorded requests and the peak concurrency."""
+        """Forget recorded requests, schema violations and the peak concurrency."""
         with self._records_lock:
             self._records.clear()
+        self._schema_violations = 0
         self._peak_in_flight = self._in_flight
 
     def reset(self) -> None:
@@ -351,7 +384,10 @@ class Emulator:
     async def _answer(self, request: HttpRequest) -> _Reply:
         request_id = f"emu-{self._id_prefix}-{next(self._request_ids):06d}"
         arrived = time.monotonic()
-        if request.path.rstrip("/") not in _ROUTES or request.method != "POST":
+        path = request.path.rstrip("/")
+        if request.method == "GET" and (path in _CATALOGUE_ROUTES or path == _DOCS_ROUTE):
+            return self._published(request, request_id, arrived)
+        if path not in _ROUTES or request.method != "POST":
             message = f"Cannot {request.method} {request.path}"
             self._record(RequestRecord(request_id, arrived, request.path, 404, message=message))
             return self._error(request, request_id, Verdict(404, message=message))
@@ -372,6 +408,8 @@ class Emulator:
             verdict = self._state.decide(
                 inputs=len(parsed.inputs), in_flight=self._in_flight, now=time.monotonic()
             )
+        if parsed.violations:
+            self._schema_violations += 1  # on the server's one thread: no lock needed
         self._record(self._describe(request, request_id, arrived, parsed, verdict))
         if verdict.delay:
             await asyncio.sleep(verdict.delay)
@@ -383,6 +421,20 @@ class Emulator:
         assert parsed.call is not None
         body = answer_body(parsed.call, self._bank, verdict.order(len(parsed.inputs)))
         return _Reply(200, body, headers, cut=verdict.body == "drop")
+
+    def _published(self, request: HttpRequest, request_id: str, arrived: float) -> _Reply:
+        """The catalogue or one model's docsJson: no key needed, as on the real API."""
+        if request.path.rstrip("/") == _DOCS_ROUTE:
+            body = self._catalogue.docs_json(request.query)
+        else:
+            origin = self.base_url.removesuffix("/v1")
+            body = self._catalogue.listing(origin, request.query)
+        if body is None:
+            message = f"no model matches {request.query!r}"
+            self._record(RequestRecord(request_id, arrived, request.path, 404, message=message))
+            return self._error(request, request_id, Verdict(404, message=message))
+        self._record(RequestRecord(request_id, arrived, request.path, 200))
+        return _Reply(200, body, [("x-request-id", request_id)])
 
     def _authorized(self, header: str) -> bool:
         scheme, _, token = header.partition(" ")
@@ -419,6 +471,7 @@ class Emulator:
             status=verdict.status,
             model=parsed.model,
             inputs=parsed.inputs,
+            input_is_string=parsed.input_is_string,
             tokens=parsed.tokens,
             parameters=parsed.parameters,
             fault=verdict.fault,

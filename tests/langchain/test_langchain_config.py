@@ -47,7 +47,7 @@ def test_design_names() -> None:
         max_retries=1,
         timeout=12.5,
         default_headers={"X-Team": "search"},
-        model_kwargs={"user": "u-1"},
+        model_kwargs={"auto_truncate": False},
         long_text="truncate",
     )
     assert embeddings.model == "text-embedding-3-large"
@@ -57,7 +57,7 @@ def test_design_names() -> None:
     assert (embeddings.max_concurrency, embeddings.max_retries) == (3, 1)
     assert embeddings.timeout == 12.5
     assert embeddings.default_headers == {"X-Team": "search"}
-    assert embeddings.model_kwargs == {"user": "u-1"}
+    assert embeddings.model_kwargs == {"auto_truncate": False}
     assert embeddings.long_text == "truncate"
 
 
@@ -131,7 +131,7 @@ def test_unknown_model_warns_at_construction() -> None:
 
 
 def test_deprecated_model_warns_at_construction() -> None:
-    with pytest.warns(ModelStatusWarning, match="deprecated"):
+    with pytest.warns(ModelStatusWarning, match="removed"):
         make(model="BAAI/bge-base-en-v1.5")
 
 

@@ -29,10 +29,10 @@ def test_documents_map_every_setting_onto_the_request(
     make_embeddings: MakeEmbeddings, emulator: Emulator
 ) -> None:
     embeddings = make_embeddings(
-        model="text-embedding-3-large",
+        model="text-embedding-004",
         dimensions=64,
         batch_size=2,
-        model_kwargs={"user": "u-7"},
+        model_kwargs={"auto_truncate": False},
     )
     vectors = embeddings.embed_documents(TEXTS)
 
@@ -43,9 +43,10 @@ def test_documents_map_every_setting_onto_the_request(
     assert sorted(len(record.inputs) for record in records) == [1, 2, 2]
     for record in records:
         assert record.status == 200
-        assert record.model == "text-embedding-3-large"
+        assert record.model == "text-embedding-004"
         assert record.parameters["dimensions"] == 64
-        assert record.parameters["user"] == "u-7"
+        assert record.parameters["auto_truncate"] is False
+        assert record.parameters["task_type"] == "RETRIEVAL_DOCUMENT"
     sent = sorted(text for record in records for text in record.inputs)
     assert sent == sorted(text if text.strip() else " " for text in TEXTS), "blank: one space"
 

@@ -42,14 +42,14 @@ def revive(text: str, **options: Any) -> AimlapiEmbeddings:
 
 def configured(make_embeddings: MakeEmbeddings) -> AimlapiEmbeddings:
     return make_embeddings(
-        model="text-embedding-3-large",
+        model="text-embedding-004",
         dimensions=128,
         batch_size=16,
         max_concurrency=2,
         max_retries=1,
         timeout=9.0,
         default_headers={"X-Team": "search"},
-        model_kwargs={"user": "u-1"},
+        model_kwargs={"auto_truncate": False},
         long_text="truncate",
     )
 
@@ -91,7 +91,7 @@ def test_dump_holds_a_secret_reference_not_the_key(make_embeddings: MakeEmbeddin
         "type": "secret",
         "id": ["AIMLAPI_API_KEY"],
     }
-    assert dumped["kwargs"]["model"] == "text-embedding-3-large"
+    assert dumped["kwargs"]["model"] == "text-embedding-004"
     assert dumped["kwargs"]["dimensions"] == 128
     assert key not in json.dumps(dumped)
     assert key not in dumps(embeddings)

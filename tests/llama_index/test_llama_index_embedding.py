@@ -109,7 +109,7 @@ def test_unknown_model_warns_at_construction() -> None:
 
 
 def test_deprecated_model_warns_at_construction() -> None:
-    with pytest.warns(ModelStatusWarning, match="deprecated"):
+    with pytest.warns(ModelStatusWarning, match="removed"):
         AimlapiEmbedding(api_key=API_KEY, model="BAAI/bge-base-en-v1.5")
 
 

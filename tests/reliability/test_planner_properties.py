@@ -26,6 +26,7 @@ from aimlapi_embeddings._batching import (
     plan_requests,
     split_text,
 )
+from aimlapi_embeddings._schema import utf16_length
 
 PROPERTY_SETTINGS = settings(
     max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]
@@ -65,6 +66,16 @@ TINY_SPECS = [
         max_inputs=64,
         max_tokens_per_request=100,
     ),
+    # Character limits as Voyage's schema has them, scaled down: one string / each list item.
+    ModelSpec(
+        name="chars",
+        dimensions=4,
+        context_tokens=400,
+        max_inputs=8,
+        max_tokens_per_request=2000,
+        max_string_chars=60,
+        max_item_chars=12,
+    ),
 ]
 
 specs = st.one_of(
@@ -76,6 +87,8 @@ specs = st.one_of(
         context_tokens=st.integers(3, 400),
         max_inputs=st.integers(1, 40),
         max_tokens_per_request=st.integers(3, 2000),
+        max_string_chars=st.one_of(st.none(), st.integers(40, 200)),
+        max_item_chars=st.one_of(st.none(), st.integers(2, 40)),
     ),
 )
 
@@ -93,6 +106,7 @@ options = st.fixed_dictionaries(
     {
         "max_concurrency": st.integers(1, 16),
         "batch_size": st.one_of(st.none(), st.integers(1, 100)),
+        "over_item_limit": st.sampled_from(["alone", "split"]),
     }
 )
 
@@ -101,22 +115,33 @@ def is_blank(text: str) -> bool:
     return not text or text.isspace()
 
 
-def assert_tiles(text: str, pieces: list[str], name: str) -> None:
-    """`pieces` are `text` in order, cut apart, with nothing left out but runs of whitespace."""
-    assert "".join("".join(pieces).split()) == "".join(text.split()), (
-        f"{name}: its pieces lose, add or reorder visible characters"
-    )
+def assert_tiles(text: str, pieces: list[str], name: str, *, prefix: bool = False) -> None:
+    """`pieces` are `text` (or its start) in order, cut apart, with nothing left out but runs
+    of whitespace."""
+    if not prefix:
+        assert "".join("".join(pieces).split()) == "".join(text.split()), (
+            f"{name}: its pieces lose, add or reorder visible characters"
+        )
     position = 0
     for number, piece in enumerate(pieces):
         found = text.find(piece, position)
         assert found >= 0, f"{name}: piece {number} is not the next part of the text"
         assert is_blank(text[position:found]), f"{name}: text before piece {number} is lost"
         position = found + len(piece)
-    assert is_blank(text[position:]), f"{name}: the end of the text is lost"
+    assert prefix or is_blank(text[position:]), f"{name}: the end of the text is lost"
+
+
+def within(text: str, limit: int | None) -> bool:
+    return limit is None or utf16_length(text) <= limit
 
 
 def check_plan(
-    texts: list[str], spec: ModelSpec, plan: Plan, mode: str, batch_size: int | None
+    texts: list[str],
+    spec: ModelSpec,
+    plan: Plan,
+    mode: str,
+    batch_size: int | None,
+    over_item_limit: str = "alone",
 ) -> None:
     count = len(plan.pieces)
     assert len(plan.piece_tokens) == count, "a piece without a token count"
@@ -153,32 +178,38 @@ def check_plan(
         elif mode == "chunk":
             assert_tiles(text, pieces, f"texts[{index}]")
         else:
-            assert len(pieces) == 1, f"truncated texts[{index}] went in {len(pieces)} pieces"
-            start = text.find(pieces[0])
-            assert start >= 0, f"truncated texts[{index}] is not a piece of the text"
-            assert is_blank(text[:start]), f"truncated texts[{index}] skips text before its piece"
-        if not is_blank(text) and estimate_tokens(text) <= context:
-            assert pieces == [text], f"texts[{index}] fits the context but was cut"
+            # The start of the text: one piece, or list items when split.
+            if over_item_limit == "alone" or not spec.max_item_chars:
+                assert len(pieces) == 1, f"truncated texts[{index}] went in {len(pieces)} pieces"
+            assert_tiles(text, pieces, f"truncated texts[{index}]", prefix=True)
+        fits_model = estimate_tokens(text) <= context and within(text, spec.max_string_chars)
+        stays_whole = over_item_limit == "alone" or within(text, spec.max_item_chars)
+        if not is_blank(text) and fits_model and stays_whole:
+            assert pieces == [text], f"texts[{index}] fits the model but was cut"
         assert all(pieces), f"texts[{index}] has an empty piece"
 
-    # Limits, by the planner's own estimate.
+    # Limits, by the planner's own estimate and the schema's character counts.
     for piece, (text, tokens) in enumerate(zip(plan.pieces, plan.piece_tokens, strict=True)):
         assert tokens == estimate_tokens(text), f"piece {piece}: recorded {tokens} tokens"
         assert tokens <= context, f"piece {piece} has {tokens} tokens, over the context {context}"
+        assert within(text, spec.max_string_chars), f"piece {piece} is over the string limit"
+        if over_item_limit == "split":
+            assert within(text, spec.max_item_chars), f"piece {piece} is over the item limit"
 
-    # Batches: contiguous, covering every piece once, within inputs and tokens per request.
-    if count == 0:
-        assert plan.batches == []
-        return
-    assert plan.batches[0].start == 0, "the first pieces are in no batch"
-    assert plan.batches[-1].stop == count, "the last pieces are in no batch"
+    # Batches: every piece in exactly one, in order within it, within inputs and tokens per
+    # request; a piece over the list-item limit alone.
+    assert sorted(piece for batch in plan.batches for piece in batch) == list(range(count)), (
+        "a piece is in no batch, or in two"
+    )
     limit = batch_limit(spec, batch_size)
     for number, batch in enumerate(plan.batches):
-        assert batch.step == 1, f"batch {number} is not contiguous: {batch}"
+        assert batch == sorted(batch), f"batch {number} is out of order: {batch}"
         assert len(batch) >= 1, f"batch {number} is empty"
-        if number:
-            assert batch.start == plan.batches[number - 1].stop, f"batch {number} is not contiguous"
         assert len(batch) <= limit, f"batch {number} has {len(batch)} inputs, limit {limit}"
+        if len(batch) > 1:
+            assert all(within(plan.pieces[piece], spec.max_item_chars) for piece in batch), (
+                f"batch {number} lists a piece over the item limit"
+            )
         tokens = sum(plan.piece_tokens[piece] for piece in batch)
         assert tokens <= spec.max_tokens_per_request, (
             f"batch {number} has {tokens} tokens, over {spec.max_tokens_per_request} per request"
@@ -187,20 +218,43 @@ def check_plan(
 
 @PROPERTY_SETTINGS
 @given(texts=texts_lists, spec=specs, options=options)
-@example(texts=[], spec=TINY_SPECS[0], options={"max_concurrency": 1, "batch_size": None})
 @example(
-    texts=["", " ", "\n"], spec=TINY_SPECS[0], options={"max_concurrency": 4, "batch_size": None}
+    texts=[],
+    spec=TINY_SPECS[0],
+    options={"max_concurrency": 1, "batch_size": None, "over_item_limit": "alone"},
+)
+@example(
+    texts=["", " ", "\n"],
+    spec=TINY_SPECS[0],
+    options={"max_concurrency": 4, "batch_size": None, "over_item_limit": "alone"},
 )
 @example(
     texts=["😀" * 40, "語" * 40],
     spec=TINY_SPECS[0],
-    options={"max_concurrency": 1, "batch_size": 1},
+    options={"max_concurrency": 1, "batch_size": 1, "over_item_limit": "alone"},
+)
+@example(
+    texts=["😀" * 7, "a" * 12, "b" * 13, "c" * 61, "short"],
+    spec=TINY_SPECS[-1],
+    options={"max_concurrency": 2, "batch_size": None, "over_item_limit": "alone"},
+)
+@example(
+    texts=["😀" * 7, "a" * 12, "b" * 13, "c " * 40, "short"],
+    spec=TINY_SPECS[-1],
+    options={"max_concurrency": 2, "batch_size": None, "over_item_limit": "split"},
 )
 def test_chunked_plans_own_order_and_bound_every_piece(
     texts: list[str], spec: ModelSpec, options: dict[str, int | None]
 ) -> None:
     plan = plan_requests(texts, spec, long_text="chunk", **options)  # type: ignore[arg-type]
-    check_plan(texts, spec, plan, "chunk", options["batch_size"])
+    check_plan(
+        texts,
+        spec,
+        plan,
+        "chunk",
+        options["batch_size"],
+        options["over_item_limit"],  # type: ignore[arg-type]
+    )
 
 
 @PROPERTY_SETTINGS
@@ -209,8 +263,14 @@ def test_truncated_plans_send_one_prefix_per_text(
     texts: list[str], spec: ModelSpec, options: dict[str, int | None]
 ) -> None:
     plan = plan_requests(texts, spec, long_text="truncate", **options)  # type: ignore[arg-type]
-    check_plan(texts, spec, plan, "truncate", options["batch_size"])
-    assert len(plan.pieces) == len({span for span in plan.spans}), "a text has several pieces"
+    check_plan(
+        texts,
+        spec,
+        plan,
+        "truncate",
+        options["batch_size"],
+        options["over_item_limit"],  # type: ignore[arg-type]
+    )
 
 
 @PROPERTY_SETTINGS
@@ -222,7 +282,8 @@ def test_error_mode_refuses_the_first_text_over_the_context_or_plans_all(
     too_long = [
         index
         for index, text in enumerate(texts)
-        if not is_blank(text) and estimate_tokens(text) > context
+        if not is_blank(text)
+        and (estimate_tokens(text) > context or not within(text, spec.max_string_chars))
     ]
     if not too_long:
         plan = plan_requests(texts, spec, long_text="error")
@@ -263,9 +324,15 @@ def test_assemble_gives_each_text_the_vector_of_its_own_pieces(
 
 
 @PROPERTY_SETTINGS
-@given(text=st.text(characters, min_size=1, max_size=3000), max_tokens=st.integers(3, 300))
-def test_split_text_rebuilds_the_text_within_the_budget(text: str, max_tokens: int) -> None:
-    pieces = split_text(text, max_tokens)
+@given(
+    text=st.text(characters, min_size=1, max_size=3000),
+    max_tokens=st.integers(3, 300),
+    max_chars=st.one_of(st.none(), st.integers(2, 900)),
+)
+def test_split_text_rebuilds_the_text_within_the_budget(
+    text: str, max_tokens: int, max_chars: int | None
+) -> None:
+    pieces = split_text(text, max_tokens, max_chars)
     if is_blank(text):
         return
     assert_tiles(text, pieces, "the text")
@@ -273,6 +340,7 @@ def test_split_text_rebuilds_the_text_within_the_budget(text: str, max_tokens: i
     assert all(estimate_tokens(piece) <= max_tokens for piece in pieces), (
         f"a piece over {max_tokens} tokens"
     )
+    assert all(within(piece, max_chars) for piece in pieces), f"a piece over {max_chars} units"
 
 
 # ---- degenerate budgets --------------------------------------------------------------------

@@ -141,7 +141,7 @@ def test_query_and_document_input_types_follow_the_model(embed: Embed) -> None:
 
 def test_single_input_models_get_one_string_per_request(embed: Embed) -> None:
     api = FakeAPI()
-    with pytest.warns(UserWarning, match="deprecated"):
+    with pytest.warns(UserWarning, match="removed"):
         result = embed(
             api.client(), ["a", "b", "c"], model="togethercomputer/m2-bert-80M-8k-retrieval"
         )
@@ -548,7 +548,7 @@ def test_single_input_models_send_each_piece_of_a_split_text_alone(embed: Embed)
 
     api = FakeAPI(refuse=strict)
     model = "togethercomputer/m2-bert-80M-8k-retrieval"
-    with pytest.warns(UserWarning, match="deprecated"):
+    with pytest.warns(UserWarning, match="removed"):
         result = embed(api.client(), ["word " * 1500], model=model)
     assert len(result.vectors) == 1
     assert all(isinstance(body["input"], str) for body in api.requests)

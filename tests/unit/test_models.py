@@ -15,101 +15,34 @@ from aimlapi_embeddings import (
 )
 from aimlapi_embeddings.models import warn_about_model
 
-# DESIGN.md's table, row by row: id, width, dimensions range, context, inputs, tokens, encoding,
-# input-type style, status.
+# DESIGN.md's table ("The API's contract"), row by row: id, width, dimensions range, context,
+# inputs, tokens, (one-string, list-item) characters, encoding, input-type style, status and date.
+NO_CHARS = (None, None)
+VOYAGE_CHARS = (8000, 800)
 TABLE = [
-    ("text-embedding-3-small", 1536, (1, 1536), 8191, 2048, 300000, "base64", "none", "active"),
-    ("text-embedding-3-large", 3072, (1, 3072), 8191, 2048, 300000, "base64", "none", "active"),
-    ("text-embedding-ada-002", 1536, None, 8191, 2048, 300000, "base64", "none", "active"),
-    ("voyage-large-2-instruct", 1024, None, 16000, 128, 120000, "float", "voyage", "active"),
-    ("voyage-finance-2", 1024, None, 32000, 128, 120000, "float", "voyage", "active"),
-    ("voyage-multilingual-2", 1024, None, 32000, 128, 120000, "float", "voyage", "active"),
-    ("voyage-law-2", 1024, None, 16000, 128, 120000, "float", "voyage", "active"),
-    ("voyage-code-2", 1536, None, 16000, 128, 120000, "float", "voyage", "active"),
-    ("voyage-large-2", 1536, None, 16000, 128, 120000, "float", "voyage", "active"),
-    ("voyage-2", 1024, None, 4000, 128, 320000, "float", "voyage", "active"),
-    (
-        "text-multilingual-embedding-002",
-        768,
-        (1, 768),
-        2048,
-        250,
-        20000,
-        "float",
-        "google",
-        "active",
-    ),
-    ("textembedding-gecko@001", 768, None, 3072, 250, 20000, "float", "google", "removed"),
-    ("textembedding-gecko@003", 768, None, 2048, 250, 20000, "float", "google", "removed"),
-    (
-        "textembedding-gecko-multilingual@001",
-        768,
-        None,
-        2048,
-        250,
-        20000,
-        "float",
-        "google",
-        "removed",
-    ),
-    ("BAAI/bge-base-en-v1.5", 768, None, 512, 128, 65536, "float", "none", "deprecated"),
-    ("BAAI/bge-large-en-v1.5", 1024, None, 512, 128, 65536, "float", "none", "deprecated"),
-    (
-        "togethercomputer/m2-bert-80M-32k-retrieval",
-        768,
-        None,
-        32768,
-        128,
-        262144,
-        "float",
-        "none",
-        "deprecated",
-    ),
-    (
-        "togethercomputer/m2-bert-80M-8k-retrieval",
-        768,
-        None,
-        8192,
-        1,
-        8192,
-        "float",
-        "none",
-        "deprecated",
-    ),
-    (
-        "togethercomputer/m2-bert-80M-2k-retrieval",
-        768,
-        None,
-        2048,
-        1,
-        2048,
-        "float",
-        "none",
-        "deprecated",
-    ),
-    (
-        "alibaba/qwen-text-embedding-v3",
-        1024,
-        (64, 2048),
-        8192,
-        10,
-        81920,
-        "float",
-        "none",
-        "active",
-    ),
-    (
-        "alibaba/qwen-text-embedding-v4",
-        1024,
-        (64, 2048),
-        8192,
-        10,
-        81920,
-        "float",
-        "none",
-        "active",
-    ),
-]
+    ("text-embedding-3-small", 1536, (1, 1536), 8191, 2048, 300000, NO_CHARS, "base64", "none", "active", None),
+    ("text-embedding-3-large", 3072, (1, 3072), 8191, 2048, 300000, NO_CHARS, "base64", "none", "active", None),
+    ("text-embedding-ada-002", 1536, None, 8191, 2048, 300000, NO_CHARS, "base64", "none", "active", None),
+    ("voyage-large-2-instruct", 1024, None, 16000, 128, 120000, VOYAGE_CHARS, "float", "voyage", "active", None),
+    ("voyage-finance-2", 1024, None, 32000, 128, 120000, VOYAGE_CHARS, "float", "voyage", "active", None),
+    ("voyage-multilingual-2", 1024, None, 32000, 128, 120000, VOYAGE_CHARS, "float", "voyage", "active", None),
+    ("voyage-law-2", 1024, None, 16000, 128, 120000, VOYAGE_CHARS, "float", "voyage", "active", None),
+    ("voyage-code-2", 1536, None, 16000, 128, 120000, VOYAGE_CHARS, "float", "voyage", "active", None),
+    ("voyage-large-2", 1536, None, 16000, 128, 120000, VOYAGE_CHARS, "float", "voyage", "active", None),
+    ("voyage-2", 1024, None, 4000, 128, 320000, VOYAGE_CHARS, "float", "voyage", "active", None),
+    ("text-multilingual-embedding-002", 768, (1, 768), 2048, 250, 20000, NO_CHARS, "float", "google", "active", None),
+    ("text-embedding-004", 768, (1, 768), 2048, 250, 20000, NO_CHARS, "float", "google", "active", None),
+    ("alibaba/qwen-text-embedding-v3", 1024, (64, 2048), 8192, 10, 81920, NO_CHARS, "float", "none", "active", None),
+    ("alibaba/qwen-text-embedding-v4", 1024, (64, 2048), 8192, 10, 81920, NO_CHARS, "float", "none", "active", None),
+    ("textembedding-gecko@001", 768, None, 3072, 250, 20000, NO_CHARS, "float", "google", "removed", "2025-04-29"),
+    ("textembedding-gecko@003", 768, None, 2048, 250, 20000, NO_CHARS, "float", "google", "removed", None),
+    ("textembedding-gecko-multilingual@001", 768, None, 2048, 250, 20000, NO_CHARS, "float", "google", "removed", None),
+    ("BAAI/bge-large-en-v1.5", 1024, None, 512, 128, 65536, NO_CHARS, "float", "none", "removed", "2026-02-12"),
+    ("BAAI/bge-base-en-v1.5", 768, None, 512, 128, 65536, NO_CHARS, "float", "none", "removed", "2026-03-30"),
+    ("togethercomputer/m2-bert-80M-32k-retrieval", 768, None, 32768, 128, 262144, NO_CHARS, "float", "none", "removed", "2026-03-30"),
+    ("togethercomputer/m2-bert-80M-8k-retrieval", 768, None, 8192, 1, 8192, NO_CHARS, "float", "none", "removed", "2025-06-23"),
+    ("togethercomputer/m2-bert-80M-2k-retrieval", 768, None, 2048, 1, 2048, NO_CHARS, "float", "none", "removed", "2025-06-23"),
+]  # fmt: skip
 
 
 def test_the_registry_is_exactly_the_design_table() -> None:
@@ -118,7 +51,7 @@ def test_the_registry_is_exactly_the_design_table() -> None:
 
 @pytest.mark.parametrize("row", TABLE, ids=[row[0] for row in TABLE])
 def test_each_model_has_the_design_rules(row: tuple[object, ...]) -> None:
-    name, dims, dim_range, context, inputs, tokens, encoding, style, status = row
+    name, dims, dim_range, context, inputs, tokens, chars, encoding, style, status, since = row
     spec = get_model_spec(str(name))
     assert (spec.name, spec.dimensions, spec.dimensions_range) == (name, dims, dim_range)
     assert (spec.context_tokens, spec.max_inputs, spec.max_tokens_per_request) == (
@@ -127,6 +60,9 @@ def test_each_model_has_the_design_rules(row: tuple[object, ...]) -> None:
         tokens,
     )
     assert (spec.encoding, spec.input_type_style, spec.status) == (encoding, style, status)
+    assert (spec.max_string_chars, spec.max_item_chars) == chars
+    assert spec.status_since == since
+    assert "api-docs f14fa72" in spec.source, "every row cites where its numbers come from"
     assert spec.single_input == (inputs == 1)
 
 
@@ -156,7 +92,7 @@ def test_unknown_ids_get_conservative_generic_rules() -> None:
 
 
 def test_retired_and_unknown_models_warn_once_per_process() -> None:
-    with pytest.warns(ModelStatusWarning, match="deprecated"):
+    with pytest.warns(ModelStatusWarning, match="removed from AI/ML API on 2026-03-30"):
         warn_about_model(get_model_spec("BAAI/bge-base-en-v1.5"))
     with pytest.warns(ModelStatusWarning, match="removed"):
         warn_about_model(get_model_spec("textembedding-gecko@003"))
