@@ -386,12 +386,7 @@ class EmbeddingsClient:
         # The registry's canonical id: the one the model's published schema names
         # (an alias such as "openai/text-embedding-3-small" is not in its `model` enum).
         name = spec.name
-        body: dict[str, Any] = {"model": name, **spec.input_type_fields(input_type)}
-        if spec.encoding == "base64":
-            body["encoding_format"] = "base64"
-        if dimensions is not None:
-            body["dimensions"] = dimensions
-        body.update(extra_body or {})
+        body = {**spec.request_fields(input_type, dimensions), **(extra_body or {})}
         check_body_fields(spec, body)
         settings = CallSettings(
             url=f"{self.base_url}/embeddings",

@@ -11,7 +11,7 @@ import sys
 import threading
 import warnings
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 __all__ = [
     "MODELS",
@@ -105,6 +105,18 @@ class ModelSpec:
         if not low <= dimensions <= high:
             msg = f"model {self.name!r} accepts dimensions from {low} to {high}, not {dimensions}"
             raise ValueError(msg)
+
+    def request_fields(self, role: InputRole, dimensions: int | None = None) -> dict[str, Any]:
+        """Every field of a request body but `input`, as the client sends them.
+
+        `model` is the canonical id: it is the one the model's published schema names.
+        """
+        fields: dict[str, Any] = {"model": self.name, **self.input_type_fields(role)}
+        if self.encoding == "base64":
+            fields["encoding_format"] = "base64"
+        if dimensions is not None:
+            fields["dimensions"] = dimensions
+        return fields
 
     def input_type_fields(self, role: InputRole) -> dict[str, str]:
         """Request fields that tell the model whether it embeds queries or documents."""

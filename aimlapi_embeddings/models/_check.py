@@ -1,0 +1,157 @@
+"""The registry against the live catalogue: models the API serves that we lack, rules that differ.
+
+`GET {base_url}/models` needs no key. Each embedding model's entry names a `docsJson` URL serving
+the OpenAPI description of its endpoint, whose request body schema is the one the gateway
+enforces. `compare()` is pure: it says where one registry row and one published schema (and
+context length) disagree, by building the bodies the client sends and validating them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from .._schema import schema_rules, violations
+from . import MODELS, ModelSpec, get_model_spec
+
+__all__ = ["CheckReport", "check_catalogue", "compare", "request_schema_of"]
+
+_CHECK_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
+
+
+def _chars(string: int | None, item: int | None) -> str:
+    return f"{string or 'no limit'} as one string / {item or 'no limit'} per list item"
+
+
+def compare(
+    spec: ModelSpec, schema: Mapping[str, Any] | None, context_length: int | None = None
+) -> list[str]:
+    """Where `spec` and the published `schema` / catalogue `context_length` disagree."""
+    problems: list[str] = []
+    if schema is not None:
+        rules = schema_rules(schema)
+        published = (rules.max_string_chars, rules.max_item_chars)
+        if published != (spec.max_string_chars, spec.max_item_chars):
+            problems.append(
+                f"input characters: the schema allows {_chars(*published)}, the registry "
+                f"{_chars(spec.max_string_chars, spec.max_item_chars)}"
+            )
+        # Every body the client can build for this model must pass the schema.
+        dimensions: list[int | None] = [None]
+        if spec.dimensions_range is not None:
+            dimensions += list(spec.dimensions_range)
+        for role in ("document", "query"):
+            for width in dimensions:
+                fields = spec.request_fields(role, width)
+                for problem in violations(schema, {**fields, "input": ["x"]}):
+                    message = f"the client's {role} request {fields} breaks the schema: {problem}"
+                    if message not in problems:
+                        problems.append(message)
+    listed = spec.docs_context or spec.context_tokens
+    if context_length is not None and context_length != listed:
+        problems.append(f"context: the catalogue says {context_length}, the registry {listed}")
+    return problems
+
+
+def request_schema_of(openapi: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The `POST /v1/embeddings` request body schema in a model's `docsJson`, or None."""
+    try:
+        content = openapi["paths"]["/v1/embeddings"]["post"]["requestBody"]["content"]
+        schema: Mapping[str, Any] = content["application/json"]["schema"]
+    except (KeyError, TypeError):
+        return None
+    reference = schema.get("$ref") if isinstance(schema, Mapping) else None
+    if isinstance(reference, str) and reference.startswith("#/"):
+        target: Any = openapi
+        for part in reference[2:].split("/"):
+            target = target.get(part) if isinstance(target, Mapping) else None
+        return target if isinstance(target, Mapping) else None
+    return schema if isinstance(schema, Mapping) else None
+
+
+@dataclass
+class CheckReport:
+    """What `--check` found; `drift` is True when anything needs the registry's attention."""
+
+    missing: list[str] = field(default_factory=list)
+    """Embedding models the API serves that the registry lacks."""
+    disagree: dict[str, list[str]] = field(default_factory=dict)
+    """Registry models whose rules differ from what the API publishes."""
+    not_served: list[str] = field(default_factory=list)
+    """Models the registry calls active that the catalogue does not list."""
+    checked: int = 0
+
+    @property
+    def drift(self) -> bool:
+        return bool(self.missing or self.disagree or self.not_served)
+
+    def lines(self) -> list[str]:
+        out = [f"checked {self.checked} embedding models of the catalogue"]
+        out += [f"MISSING from the registry: {name}" for name in self.missing]
+        for name, problems in self.disagree.items():
+            out += [f"DISAGREES {name}: {problem}" for problem in problems]
+        out += [f"NOT SERVED although active in the registry: {name}" for name in self.not_served]
+        out.append("drift found" if self.drift else "no drift: the registry matches the catalogue")
+        return out
+
+
+def _is_embedding_model(entry: Mapping[str, Any]) -> bool:
+    kind = entry.get("type")
+    return isinstance(kind, str) and "embedding" in kind.lower()
+
+
+def _registry_spec(entry: Mapping[str, Any]) -> ModelSpec | None:
+    aliases = entry.get("aliases")
+    names = [entry.get("id"), *(aliases if isinstance(aliases, list) else [])]
+    for name in names:
+        if isinstance(name, str):
+            spec = get_model_spec(name)
+            if spec.name in MODELS:
+                return spec
+    return None
+
+
+def check_catalogue(base_url: str, client: httpx.Client | None = None) -> CheckReport:
+    """Read the live catalogue and every embedding model's schema; compare with the registry."""
+    http = client or httpx.Client(timeout=_CHECK_TIMEOUT, follow_redirects=False)
+    try:
+        response = http.get(f"{base_url.rstrip('/')}/models")
+        response.raise_for_status()
+        data = response.json().get("data", [])
+        report = CheckReport()
+        served: set[str] = set()
+        for entry in data:
+            if not isinstance(entry, Mapping) or not _is_embedding_model(entry):
+                continue
+            report.checked += 1
+            spec = _registry_spec(entry)
+            if spec is None:
+                report.missing.append(str(entry.get("id")))
+                continue
+            served.add(spec.name)
+            info = entry.get("info") if isinstance(entry.get("info"), Mapping) else {}
+            context = info.get("contextLength")
+            schema = None
+            docs = info.get("docsJson")
+            if isinstance(docs, str) and docs.startswith(("https://", "http://")):
+                answer = http.get(docs)
+                answer.raise_for_status()
+                schema = request_schema_of(answer.json())
+            problems = compare(spec, schema, context if isinstance(context, int) else None)
+            if spec.status == "removed":
+                since = f" on {spec.status_since}" if spec.status_since else ""
+                problems.insert(0, f"served, but the registry says it was removed{since}")
+            if problems:
+                report.disagree[spec.name] = problems
+        report.not_served = [
+            spec.name
+            for spec in MODELS.values()
+            if spec.status == "active" and spec.name not in served
+        ]
+        return report
+    finally:
+        if client is None:
+            http.close()

@@ -1,0 +1,140 @@
+"""The registry printed, kept equal to the README's table, and checked against the catalogue."""
+
+from __future__ import annotations
+
+import copy
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from aimlapi_embeddings import MODELS
+from aimlapi_embeddings._schema import load_schema
+from aimlapi_embeddings.models._check import check_catalogue, compare
+from aimlapi_embeddings.models._table import markdown_table
+from aimlapi_embeddings.testing import Emulator
+
+README = Path(__file__).parents[2] / "README.md"
+
+
+def run_cli(*arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "aimlapi_embeddings.models", *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_cli_prints_every_model_of_the_registry() -> None:
+    result = run_cli()
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    for name, spec in MODELS.items():
+        line = next(line for line in result.stdout.splitlines() if line.startswith(name + " "))
+        assert spec.status in line
+        if spec.max_item_chars:
+            assert f"{spec.max_string_chars:,} / {spec.max_item_chars:,}" in line
+
+
+def test_the_readme_table_is_the_registry() -> None:
+    text = README.read_text()
+    found = re.search(r"<!-- models:start -->\n(.*?)\n<!-- models:end -->", text, re.DOTALL)
+    assert found, "the README has no generated model table"
+    assert found.group(1).strip() == markdown_table(), (
+        "the README's model table is stale: regenerate it with "
+        "`python -m aimlapi_embeddings.models --markdown`"
+    )
+    assert run_cli("--markdown").stdout.strip() == markdown_table()
+
+
+# ---- the registry against the vendored contract (no HTTP) -----------------------------------
+
+DOCS_CONTEXT = {  # AI/ML API's docs table (shared/aimlapi-api/README.md)
+    "alibaba/qwen-text-embedding-v3": 32_000,
+    "alibaba/qwen-text-embedding-v4": 32_000,
+    "voyage-2": 4_000,
+    "voyage-code-2": 16_000,
+    "voyage-large-2": 16_000,
+    "voyage-large-2-instruct": 16_000,
+    "voyage-law-2": 16_000,
+    "voyage-finance-2": 32_000,
+    "voyage-multilingual-2": 32_000,
+    "text-multilingual-embedding-002": 2_000,
+    "text-embedding-3-small": 8_000,
+    "text-embedding-3-large": 8_000,
+    "text-embedding-ada-002": 8_000,
+}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_registry_row_agrees_with_its_published_schema(name: str) -> None:
+    spec = MODELS[name]
+    schema = load_schema(spec.schema) if spec.schema else None
+    assert compare(spec, schema, DOCS_CONTEXT.get(name)) == []
+    assert (spec.docs_context is not None) == (name in DOCS_CONTEXT)
+
+
+def test_compare_names_each_kind_of_disagreement() -> None:
+    spec = MODELS["voyage-2"]
+    schema: dict[str, Any] = copy.deepcopy(dict(load_schema("voyage-2")))
+    schema["properties"]["input"]["anyOf"][1]["items"]["maxLength"] = 500
+    schema["properties"]["input_type"]["enum"] = ["query"]
+    problems = compare(spec, schema, 8000)
+    assert any("500 per list item" in problem for problem in problems)
+    assert any("input_type" in problem and "document" in problem for problem in problems)
+    assert any("context: the catalogue says 8000, the registry 4000" in p for p in problems)
+    closed: dict[str, Any] = copy.deepcopy(dict(load_schema("text-embedding-3-small")))
+    del closed["properties"]["encoding_format"]
+    assert any(
+        "encoding_format" in problem
+        for problem in compare(MODELS["text-embedding-3-small"], closed)
+    )
+
+
+# ---- --check against the emulator's catalogue -----------------------------------------------
+
+
+def test_check_finds_no_drift_in_the_published_catalogue() -> None:
+    with Emulator() as api:
+        result = run_cli("--check", "--base-url", api.base_url)
+        paths = {record.path for record in api.requests}
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no drift" in result.stdout
+    assert "/v1/models" in paths and "/docs-json" in paths, "the check read no schema"
+
+
+def test_check_names_a_model_missing_from_the_registry_and_exits_non_zero() -> None:
+    schema: dict[str, Any] = copy.deepcopy(dict(load_schema("voyage-2")))
+    schema["properties"]["model"]["enum"] = ["voyage-3-large"]
+    with Emulator() as api:
+        api.publish_model("voyage-3-large", schema, context_length=32_000)
+        result = run_cli("--check", "--base-url", api.base_url)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "MISSING from the registry: voyage-3-large" in result.stdout
+
+
+def test_check_reports_changed_rules_and_models_no_longer_served() -> None:
+    schema: dict[str, Any] = copy.deepcopy(dict(load_schema("voyage-law-2")))
+    schema["properties"]["input"]["anyOf"][0]["maxLength"] = 4000
+    with Emulator() as api:
+        api.publish_model("voyage-law-2", schema, context_length=16_000)
+        api.withdraw_model("text-embedding-004")
+        report = check_catalogue(api.base_url)
+    assert report.drift
+    assert report.missing == []
+    assert list(report.disagree) == ["voyage-law-2"]
+    assert "4000 as one string" in report.disagree["voyage-law-2"][0]
+    assert report.not_served == ["text-embedding-004"]
+
+
+def test_check_says_when_the_catalogue_cannot_be_read() -> None:
+    with Emulator() as api:
+        base_url = api.base_url
+    result = run_cli("--check", "--base-url", base_url)  # the emulator has stopped
+    assert result.returncode == 2
+    assert f"could not read the catalogue at {base_url}" in result.stdout
