@@ -1,4 +1,4 @@
-"""`python -m aimlapi_embeddings.models`: the registry as a table, or `--check` it against the API."""
+"""`python -m aimlapi_embeddings.models`: print the registry, or check it against the API."""
 
 from __future__ import annotations
 

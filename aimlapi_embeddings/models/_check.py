@@ -132,7 +132,8 @@ def check_catalogue(base_url: str, client: httpx.Client | None = None) -> CheckR
                 report.missing.append(str(entry.get("id")))
                 continue
             served.add(spec.name)
-            info = entry.get("info") if isinstance(entry.get("info"), Mapping) else {}
+            info = entry.get("info")
+            info = info if isinstance(info, Mapping) else {}
             context = info.get("contextLength")
             schema = None
             docs = info.get("docsJson")

@@ -36,9 +36,7 @@ def _row(spec: ModelSpec) -> tuple[str, ...]:
     dimensions = "no"
     if spec.dimensions_range is not None:
         dimensions = f"{spec.dimensions_range[0]}..{spec.dimensions_range[1]}"
-    status = spec.status
-    if spec.status_since:
-        status += f" {spec.status_since}"
+    status = f"{spec.status} {spec.status_since}" if spec.status_since else spec.status
     return (
         spec.name,
         str(spec.dimensions),
