@@ -20,7 +20,7 @@ def cosine(left: list[float], right: list[float]) -> float:
 
 
 def describe(usage: Usage) -> str:
-    """"225 tokens, 0.0012 credits": what the API reported, in words."""
+    """What the API reported, in words: "225 tokens, 0.0012 credits"."""
     parts = []
     if usage.total_tokens is not None:
         parts.append(f"{usage.total_tokens:,} tokens")
