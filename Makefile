@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit install-check bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 test: lint typecheck unit
+
+# A new user's first hour, in fresh virtual environments with one extra each (needs PyPI).
+# Standard library only: it needs no .venv of its own.
+install-check:
+	$(PYTHON) tests/install_check.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

@@ -10,7 +10,7 @@ extra covers, an import of the other framework's adapter (which must name the ex
 install), and, after the install command the notebook itself names, the framework's notebook.
 Last, `make demo` in an environment of its own must install the core alone and run.
 
-    .venv/bin/python tests/install_check.py     # about 2-3 minutes with a warm pip cache
+    make install-check     # or python3 tests/install_check.py; about 1.5 minutes, pip cache warm
 """
 
 from __future__ import annotations
