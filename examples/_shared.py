@@ -1,4 +1,5 @@
-"""What the examples share: a small corpus, questions about it, and where to send requests."""
+"""What the examples and notebooks share: a small corpus, questions about it, and where to
+send requests."""
 
 from __future__ import annotations
 

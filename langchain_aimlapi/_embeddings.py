@@ -69,7 +69,8 @@ class AimlapiEmbeddings(Serializable, Embeddings):
     retries; vectors come back one per text, in input order. It is a drop-in for
     `OpenAIEmbeddings(base_url=...)` and for the older `langchain-aimlapi` class: their argument
     names (`aimlapi_api_key`, `aimlapi_api_base`, `chunk_size`, `request_timeout`,
-    `model_kwargs`, `default_headers`) are accepted too.
+    `model_kwargs`, `default_headers`) are accepted too. That older distribution ships a package
+    of the same name, `langchain_aimlapi`: uninstall it first (the README says why).
 
     Setup:
         Install the package and set your key (https://aimlapi.com/app/keys):

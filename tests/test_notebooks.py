@@ -51,9 +51,9 @@ def _matplotlib_font_cache() -> None:
     import matplotlib.font_manager  # noqa: F401
 
 
-@pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_runs_top_to_bottom_on_the_emulator(name: str) -> None:
-    # The autouse environment fixture has removed AIMLAPI_*: the kernel starts without a key.
+def execute(name: str) -> tuple[str, list[str], list[bytes]]:
+    """Run a notebook top to bottom as `jupyter execute` does; what it printed on stdout and
+    stderr, and its pictures. A failing cell raises CellExecutionError with its traceback."""
     notebook = nbformat.read(EXAMPLES / name, as_version=4)
     client = NotebookClient(
         notebook,
@@ -62,24 +62,41 @@ def test_notebook_runs_top_to_bottom_on_the_emulator(name: str) -> None:
         # As `jupyter execute` and Jupyter do: the notebook's folder is the working directory.
         resources={"metadata": {"path": str(EXAMPLES)}},
     )
-    client.execute()  # raises CellExecutionError, with the cell's traceback, if a cell fails
-
+    client.execute()
     outputs = [
         output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
     ]
     streams = [output for output in outputs if output.output_type == "stream"]
-    assert [output.text for output in streams if output.name == "stderr"] == []
-    printed = "".join(output.text for output in streams)
-    assert "using the bundled loopback emulator" in printed
-    assert "cosines stay low" in printed
-    for question, answer in zip(QUESTIONS, ("eiffel", "photosynthesis", "vector-db"), strict=True):
-        # Each question, then its best passage first, with its score.
-        assert re.search(rf"{re.escape(question)}\n +-?\d\.\d+  \[{answer}\]", printed), printed
-
     pictures = [
         base64.b64decode(output.data["image/png"])
         for output in outputs
         if "image/png" in output.get("data", {})
     ]
+    printed = "".join(output.text for output in streams if output.name == "stdout")
+    return printed, [output.text for output in streams if output.name == "stderr"], pictures
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_top_to_bottom_on_the_emulator(name: str) -> None:
+    # The autouse environment fixture has removed AIMLAPI_*: the kernel starts without a key.
+    printed, errors, pictures = execute(name)
+    assert errors == []
+    assert "using the bundled loopback emulator" in printed
+    assert "cosines stay low" in printed
+    for question, answer in zip(QUESTIONS, ("eiffel", "photosynthesis", "vector-db"), strict=True):
+        # Each question, then its best passage first, with its score.
+        assert re.search(rf"{re.escape(question)}\n +-?\d\.\d+  \[{answer}\]", printed), printed
     assert len(pictures) == 1
     assert pictures[0].startswith(PNG_SIGNATURE)
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_on_the_real_api_with_a_key(
+    name: str, live_api_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AIMLAPI_API_KEY", live_api_key)  # the kernel inherits the environment
+    printed, _, pictures = execute(name)
+    assert "Using the real AI/ML API" in printed
+    assert "[eiffel]" in printed
+    assert len(pictures) == 1
