@@ -21,13 +21,13 @@ from ._errors import (
     RateLimitError,
     ResponseError,
 )
+from ._version import __version__
 from .client import (
     DEFAULT_BASE_URL,
     DEFAULT_MODEL,
     EmbeddingResult,
     EmbeddingsClient,
     Usage,
-    __version__,
 )
 from .models import (
     MODELS,

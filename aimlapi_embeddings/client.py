@@ -27,6 +27,7 @@ from ._transport import (
     run_async,
     run_sync,
 )
+from ._version import __version__
 from .models import InputRole, ModelSpec, get_model_spec, warn_about_model
 
 __all__ = [
@@ -38,8 +39,6 @@ __all__ = [
     "resolve_api_key",
     "resolve_base_url",
 ]
-
-__version__ = "0.1.0"
 
 DEFAULT_BASE_URL = "https://api.aimlapi.com/v1"
 DEFAULT_MODEL = "text-embedding-3-small"

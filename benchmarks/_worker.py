@@ -1,8 +1,10 @@
 """One benchmark case in a fresh process: `python _worker.py < request.json`.
 
-The request names the implementation, workload, mode and emulator; the result, written as JSON
-to `request["result_path"]`, holds the measurements, one fingerprint per returned vector (the
-runner checks them against the emulator's answers) or the error, and the package versions.
+The request names the implementation, workload, mode and emulator. The worker prints
+TIMED_CALL_STARTS on stdout as its timed call begins (the runner's budget counts from there).
+The result, written as JSON to `request["result_path"]`, holds the measurements, one fingerprint
+per returned vector (the runner checks them against the emulator's answers) or the error, and
+the package versions.
 Standard library only, besides the implementation's own package.
 """
 
@@ -22,7 +24,7 @@ from types import TracebackType
 from typing import Any
 
 from _implementations import IMPLEMENTATIONS, Embedder, Vectors
-from _workloads import WARM_UP_TEXT, WORKLOADS, row_digest
+from _workloads import TIMED_CALL_STARTS, WARM_UP_TEXT, WORKLOADS, row_digest
 
 _STATUS = Path("/proc/self/status")
 
@@ -92,10 +94,15 @@ class Meter:
         self.peak_rss_delta_mib = (peak - self._rss) / 1024 if self._rss is not None else None
 
 
+def announce_timed_call() -> None:
+    print(TIMED_CALL_STARTS, flush=True)
+
+
 def run(embedder: Embedder, mode: str, texts: list[str]) -> tuple[Meter, Vectors]:
     meter = Meter()
     if mode == "sync":
         embedder.sync([WARM_UP_TEXT])
+        announce_timed_call()
         with meter:
             vectors = embedder.sync(texts)
         return meter, vectors
@@ -103,6 +110,7 @@ def run(embedder: Embedder, mode: str, texts: list[str]) -> tuple[Meter, Vectors
     # Warm-up and timed call share one event loop: some async clients pool connections per loop.
     async def warm_then_measure() -> Vectors:
         await embedder.aio([WARM_UP_TEXT])
+        announce_timed_call()
         with meter:
             return await embedder.aio(texts)
 

@@ -18,6 +18,8 @@ WIDTH = 1536
 # Every worker embeds this one text before the timed call (imports, connections, lazy setup);
 # the runner leaves its request out of the counts.
 WARM_UP_TEXT = "warm-up request, not timed"
+# The line a worker prints when its timed call starts: the runner's budget counts from there.
+TIMED_CALL_STARTS = "timed call starts"
 
 _VOCABULARY = (
     "vector search retrieval embedding model index query document answer chunk store token "
@@ -39,7 +41,8 @@ class Workload:
     latency_per_input: float
     """The emulator's latency per input text for this workload, in seconds."""
     budget: float
-    """Seconds a case may take, process start included, before it is killed."""
+    """Seconds the timed call may take before the case is killed; the worker's imports, its
+    client's set-up and the warm-up call are not counted."""
 
     def text(self, index: int) -> str:
         rng = random.Random(f"{self.chars}:{index}")

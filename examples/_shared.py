@@ -1,4 +1,5 @@
-"""What the examples share: a small corpus, questions about it, and where to send requests."""
+"""What the examples and notebooks share: a small corpus, questions about it, and where to
+send requests."""
 
 from __future__ import annotations
 
@@ -27,6 +28,14 @@ QUESTIONS = [
 ]
 
 
+EMULATOR_SCORES = (
+    "Its vectors are deterministic bags of words, NOT the real model's: texts that share words\n"
+    "score higher, so the right passage still comes first, but cosines stay low (about 0.3 for\n"
+    "a good match, near 0 for unrelated texts) because a question and its answer share only a\n"
+    "few words. A real model compares meaning, and its scores are on a different scale."
+)
+
+
 @contextlib.contextmanager
 def api_settings() -> Iterator[tuple[str, str | None]]:
     """(key, base URL): the real API when a key is set, else the loopback emulator, announced."""
@@ -40,7 +49,6 @@ def api_settings() -> Iterator[tuple[str, str | None]]:
     with Emulator(latency=0.02) as api:
         print(
             "AIMLAPI_API_KEY is not set: using the bundled loopback emulator at "
-            f"{api.base_url}.\nIts vectors are deterministic bags of words, NOT the real "
-            "model's; set AIMLAPI_API_KEY to use the real API.\n"
+            f"{api.base_url}.\n{EMULATOR_SCORES}\nSet AIMLAPI_API_KEY to use the real API.\n"
         )
         yield api.api_key, api.base_url

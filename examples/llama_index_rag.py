@@ -5,7 +5,8 @@
 With AIMLAPI_API_KEY set this calls the real AI/ML API. Without it, it starts the bundled
 loopback emulator and says so: its vectors are deterministic stand-ins, not a real model's.
 No LLM is involved: the retriever returns the stored chunks closest to each question.
-Needs the extra: pip install "aimlapi-embeddings[llama-index]".
+Needs the [llama-index] extra; from the root of a clone: pip install ".[llama-index]" (README:
+Install).
 """
 
 from __future__ import annotations

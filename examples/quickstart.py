@@ -11,12 +11,22 @@ import time
 
 from _shared import DOCUMENTS, MODEL, QUESTIONS, api_settings
 
-from aimlapi_embeddings import EmbeddingsClient
+from aimlapi_embeddings import EmbeddingsClient, Usage
 
 
 def cosine(left: list[float], right: list[float]) -> float:
     dot = sum(a * b for a, b in zip(left, right, strict=True))
     return dot / (math.hypot(*left) * math.hypot(*right))
+
+
+def describe(usage: Usage) -> str:
+    """What the API reported, in words: "225 tokens, 0.0012 credits"."""
+    parts = []
+    if usage.total_tokens is not None:
+        parts.append(f"{usage.total_tokens:,} tokens")
+    if usage.credits is not None:
+        parts.append(f"{usage.credits:g} credits")
+    return ", ".join(parts) or "not reported by the API"
 
 
 def main() -> None:
@@ -29,7 +39,7 @@ def main() -> None:
             elapsed = time.perf_counter() - started
         width = len(documents.vectors[0])
         print(f"Embedded {len(texts)} documents and {len(QUESTIONS)} questions ({width} dims)")
-        print(f"in {elapsed:.2f}s; usage: {documents.usage + queries.usage}\n")
+        print(f"in {elapsed:.2f}s; usage: {describe(documents.usage + queries.usage)}\n")
         for question, vector in zip(QUESTIONS, queries.vectors, strict=True):
             scores = [cosine(vector, document) for document in documents.vectors]
             best = max(range(len(texts)), key=scores.__getitem__)

@@ -27,6 +27,7 @@ from pydantic import (
 from typing_extensions import Self
 
 from aimlapi_embeddings import EmbeddingsClient, LongText, OverItemLimit, get_model_spec
+from aimlapi_embeddings._extras import missing_extra
 from aimlapi_embeddings.client import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RETRIES,
@@ -51,18 +52,13 @@ _OLD_ARGUMENT_NAMES = frozenset(
     {"api_key", "model_name", "aimlapi_api_base", "chunk_size", "request_timeout"}
 )
 
-_TQDM_HINT = (
-    "show_progress_bar=True needs tqdm: pip install tqdm "
-    "(or pip install 'aimlapi-embeddings[progress]')"
-)
-
 
 def _tqdm_class() -> Any:
     # Imported by name: tqdm is optional and ships no type hints.
     try:
         module = importlib.import_module("tqdm.auto")
     except ImportError as exc:
-        raise ImportError(_TQDM_HINT) from exc
+        raise missing_extra(exc, extra="progress", needed_by="show_progress_bar=True") from exc
     return module.tqdm
 
 
@@ -73,7 +69,8 @@ class AimlapiEmbeddings(Serializable, Embeddings):
     retries; vectors come back one per text, in input order. It is a drop-in for
     `OpenAIEmbeddings(base_url=...)` and for the older `langchain-aimlapi` class: their argument
     names (`aimlapi_api_key`, `aimlapi_api_base`, `chunk_size`, `request_timeout`,
-    `model_kwargs`, `default_headers`) are accepted too.
+    `model_kwargs`, `default_headers`) are accepted too. That older distribution ships a package
+    of the same name, `langchain_aimlapi`: uninstall it first (the README says why).
 
     Setup:
         Install the package and set your key (https://aimlapi.com/app/keys):

@@ -10,9 +10,10 @@ import langchain_aimlapi
 
 
 def test_all_is_pinned() -> None:
-    assert langchain_aimlapi.__all__ == ["AIMLAPIEmbeddings", "AimlapiEmbeddings"]
-    for name in langchain_aimlapi.__all__:
+    assert langchain_aimlapi.__all__ == ["AIMLAPIEmbeddings", "AimlapiEmbeddings", "__version__"]
+    for name in ("AIMLAPIEmbeddings", "AimlapiEmbeddings"):
         assert getattr(langchain_aimlapi, name).__module__ == "langchain_aimlapi._embeddings"
+    assert isinstance(langchain_aimlapi.__version__, str)
 
 
 def test_both_spellings_are_one_class() -> None:

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from llama_index.embeddings import aimlapi as conventional
+
 import llama_index_aimlapi
 
 
 def test_exported_members() -> None:
-    assert llama_index_aimlapi.__all__ == ["AimlapiEmbedding"]
-    for name in llama_index_aimlapi.__all__:
-        member = getattr(llama_index_aimlapi, name)
-        assert member.__module__.startswith("llama_index_aimlapi.")
+    assert llama_index_aimlapi.__all__ == ["AimlapiEmbedding", "__version__"]
+    assert llama_index_aimlapi.AimlapiEmbedding.__module__ == "llama_index_aimlapi._embedding"
+    assert isinstance(llama_index_aimlapi.__version__, str)
+
+
+def test_conventional_path_exports_the_same_members() -> None:
+    assert conventional.__all__ == llama_index_aimlapi.__all__
+    for name in conventional.__all__:
+        assert getattr(conventional, name) is getattr(llama_index_aimlapi, name)
 
 
 def test_ships_type_information() -> None:
-    assert (Path(llama_index_aimlapi.__file__).parent / "py.typed").is_file()
+    for package in (llama_index_aimlapi, conventional):
+        assert (Path(package.__file__).parent / "py.typed").is_file()

@@ -1,0 +1,252 @@
+"""A new user's first hour, replayed in fresh virtual environments: `make install-check`.
+
+Needs PyPI, so it is not part of `make test`; CI runs both. Standard library only.
+
+For each framework, a fresh virtual environment gets the package by one of the README's own
+install commands (its bash blocks that `pip install`: one from the clone, one from a built
+wheel), with that framework's extra only. In it then run, as written: every example that names
+that extra, the README's emulator commands and every README Python block whose imports that
+extra covers, an import of the other framework's adapter (which must name the extra to
+install), and, after the install command the notebook itself names, the framework's notebook.
+Last, `make demo` in an environment of its own must install the core alone and run.
+
+    make install-check     # or python3 tests/install_check.py; about 1.5 minutes, pip cache warm
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+import venv
+from collections.abc import Callable
+from pathlib import Path
+
+from readme_blocks import (
+    ROOT,
+    Block,
+    Served,
+    blocks,
+    clean_environment,
+    pip_install_extras,
+    readme_emulator,
+    run_bash_block,
+    run_python_block,
+)
+
+EXAMPLES = ROOT / "examples"
+FRAMEWORKS = ("langchain", "llama-index")
+ADAPTER = {"langchain": "langchain_aimlapi", "llama-index": "llama_index_aimlapi"}
+# What `pip install -e .` of the core may bring: httpx and its dependencies, and the venv's own.
+CORE_DISTRIBUTIONS = {
+    "aimlapi-embeddings",
+    "httpx",
+    "httpcore",
+    "h11",
+    "anyio",
+    "idna",
+    "certifi",
+    "sniffio",
+    "exceptiongroup",
+    "typing-extensions",
+    "pip",
+    "setuptools",
+    "wheel",
+}
+STEP_TIMEOUT = 900.0
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def require(finished: subprocess.CompletedProcess[str], what: str) -> str:
+    if finished.returncode != 0:
+        output = (finished.stdout + finished.stderr).strip().splitlines()
+        tail = "\n    ".join(output[-25:])
+        msg = f"{what} exited {finished.returncode}:\n    {tail}"
+        raise CheckFailed(msg)
+    return finished.stdout
+
+
+def run(argv: list[str], bin_dir: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        argv,
+        cwd=cwd,
+        env=clean_environment(bin_dir),
+        capture_output=True,
+        text=True,
+        timeout=STEP_TIMEOUT,
+        check=False,
+    )
+
+
+def shell(command: str, bin_dir: Path, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """A command typed into a shell with the environment of `bin_dir` active."""
+    return run(["bash", "-euo", "pipefail", "-c", command], bin_dir, cwd)
+
+
+def extras_named(text: str) -> set[str]:
+    """The extras a file tells its reader to install: `aimlapi-embeddings[x]` or `".[x,y]"`."""
+    named = re.findall(r'(?:aimlapi-embeddings|")\.?\[([\w,-]+)\]', text)
+    return {extra for group in named for extra in group.split(",")}
+
+
+class Report:
+    def __init__(self) -> None:
+        self.passed = 0
+        self.failed: list[str] = []
+
+    def check(self, name: str, step: Callable[[], object]) -> bool:
+        started = time.monotonic()
+        try:
+            step()
+        except CheckFailed as exc:
+            self.failed.append(name)
+            print(f"FAIL  {name}\n    {exc}", flush=True)
+            return False
+        except Exception:
+            self.failed.append(name)
+            print(f"FAIL  {name}\n{traceback.format_exc()}", flush=True)
+            return False
+        self.passed += 1
+        print(f"ok    {name} ({time.monotonic() - started:.0f} s)", flush=True)
+        return True
+
+
+def install_block_for(extra: str) -> Block:
+    (block,) = [block for block in blocks("bash") if pip_install_extras(block) == [extra]]
+    return block
+
+
+def check_framework(extra: str, scratch: Path, report: Report) -> None:
+    environment = scratch / f"venv-{extra}"
+    venv.create(environment, with_pip=True)
+    bin_dir = environment / "bin"
+    python = bin_dir / "python"
+    block = install_block_for(extra)
+    if not report.check(
+        f"[{extra}] installs with the README's command at {block}",
+        lambda: require(run_bash_block(block, bin_dir, ROOT), str(block)),
+    ):
+        return
+
+    other = next(framework for framework in FRAMEWORKS if framework != extra)
+
+    def other_adapter_names_its_extra() -> None:
+        finished = run([str(python), "-c", f"import {ADAPTER[other]}"], bin_dir, scratch)
+        expected = f'pip install "aimlapi-embeddings[{other}]"'
+        if finished.returncode == 0 or expected not in finished.stderr:
+            msg = f"import {ADAPTER[other]} did not fail naming {expected}:\n{finished.stderr}"
+            raise CheckFailed(msg)
+
+    report.check(
+        f"[{extra}] import {ADAPTER[other]} names [{other}]", other_adapter_names_its_extra
+    )
+
+    for example in sorted(EXAMPLES.glob("*.py")):
+        if extras_named(example.read_text()) == {extra}:
+            # Run from the clone's root as the README says; the script's folder, not the source
+            # tree, is on sys.path, so the installed package is what runs.
+            report.check(
+                f"[{extra}] python examples/{example.name}",
+                lambda example=example: require(
+                    run([str(python), f"examples/{example.name}"], bin_dir, ROOT), example.name
+                ),
+            )
+
+    with readme_emulator(bin_dir) as served:
+        (curl,) = [block for block in blocks("bash") if block.code.startswith("curl ")]
+        report.check(
+            f"[{extra}] {curl}: curl and export against the README's emulator command",
+            lambda: require(run_bash_block(curl, bin_dir, scratch, served=served), str(curl)),
+        )
+        for block in blocks("python"):
+            if block.extras <= {extra}:
+                report.check(
+                    f"[{extra}] {block}",
+                    lambda block=block: check_python_block(block, python, served, scratch),
+                )
+
+    for notebook in sorted(EXAMPLES.glob("*.ipynb")):
+        named = extras_named(notebook.read_text())
+        if extra not in named:
+            continue
+        install = f'pip install ".[{",".join(sorted(named))}]"'
+        report.check(
+            f"[{extra}] {install}, then jupyter execute examples/{notebook.name}",
+            lambda notebook=notebook, install=install: run_notebook(
+                notebook, install, bin_dir, scratch
+            ),
+        )
+
+    # Last, as it changes the environment: the pip line of that ImportError works today, though
+    # no index has this package, because pip takes the installed one and adds the extra.
+    fix = f'pip install "aimlapi-embeddings[{other}]"'
+
+    def the_fix_works() -> None:
+        require(shell(fix, bin_dir, scratch), fix)
+        importing = f"import {ADAPTER[other]}"
+        require(run([str(python), "-c", importing], bin_dir, scratch), importing)
+
+    report.check(f"[{extra}] {fix}, then import {ADAPTER[other]}", the_fix_works)
+
+
+def check_python_block(block: Block, python: Path, served: Served, scratch: Path) -> None:
+    folder = scratch / f"block-{block.line}-{python.parent.parent.name}"
+    folder.mkdir()
+    finished = run_python_block(block, python, served, folder)
+    require(finished, str(block))
+    if finished.stderr or not finished.stdout.strip():
+        msg = f"{block} printed nothing or wrote to stderr:\n{finished.stderr}"
+        raise CheckFailed(msg)
+
+
+def run_notebook(notebook: Path, install: str, bin_dir: Path, scratch: Path) -> None:
+    if install not in notebook.read_text().replace('\\"', '"'):
+        msg = f"{notebook.name} does not say {install}"
+        raise CheckFailed(msg)
+    require(shell(install, bin_dir, ROOT), install)
+    execute = ["jupyter", "execute", f"examples/{notebook.name}"]
+    require(run(execute, bin_dir, ROOT), " ".join(execute))
+
+
+def check_demo(scratch: Path, report: Report) -> None:
+    environment = scratch / "venv-demo"
+    bin_dir = environment / "bin"
+
+    def demo() -> None:
+        output = require(run(["make", "demo", f"VENV={environment}"], bin_dir, ROOT), "make demo")
+        if "Usage(" in output or " tokens" not in output:
+            msg = f"make demo does not report usage in words:\n{output}"
+            raise CheckFailed(msg)
+        listing = [str(bin_dir / "python"), "-m", "pip", "list", "--format=freeze"]
+        frozen = require(run(listing, bin_dir, ROOT), "pip list")
+        installed = {line.split("==")[0].lower().replace("_", "-") for line in frozen.split()}
+        if extra := sorted(installed - CORE_DISTRIBUTIONS):
+            msg = f"make demo installed more than the core needs: {extra}"
+            raise CheckFailed(msg)
+
+    report.check("make demo installs the core alone and runs", demo)
+
+
+def main() -> int:
+    report = Report()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="aimlapi-install-check-") as directory:
+        scratch = Path(directory)
+        for extra in FRAMEWORKS:
+            check_framework(extra, scratch, report)
+        check_demo(scratch, report)
+    print(f"\ninstall check, {time.monotonic() - started:.0f} s")
+    if report.failed:
+        print("failed:\n  " + "\n  ".join(report.failed))
+    print(f"{report.passed} passed, {len(report.failed)} failed")
+    return 1 if report.failed or not report.passed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""The README's code blocks, found and run as a user would run them. Standard library only.
+
+Shared by tests/test_readme.py (in the project's environment) and tests/install_check.py (in
+fresh environments that have only the wheel and one extra), so both run the same blocks the
+same way: each Python block is a complete program, run in a scratch folder against the
+emulator that the README's own command starts, with AIMLAPI_BASE_URL / AIMLAPI_API_KEY set as
+the README says.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import os
+import re
+import select
+import shlex
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+
+# The port the README's emulator commands use; tests serve on a free one instead.
+README_PORT = "8765"
+EMULATOR_COMMAND = "python -m aimlapi_embeddings.testing"
+START_TIMEOUT = 30.0
+RUN_TIMEOUT = 120.0
+
+# Top-level imports that only an extra of this distribution brings, and that extra.
+_EXTRA_OF_MODULE = {
+    "langchain_aimlapi": "langchain",
+    "langchain_core": "langchain",
+    "llama_index_aimlapi": "llama-index",
+    "llama_index": "llama-index",
+}
+_FENCE = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    language: str
+    code: str
+    line: int
+    """Where the block starts in the README, for messages."""
+
+    @property
+    def extras(self) -> frozenset[str]:
+        """The extras of this distribution that the block's imports need."""
+        modules = set()
+        for node in ast.walk(ast.parse(self.code)):
+            if isinstance(node, ast.Import):
+                modules.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                modules.add(node.module.split(".")[0])
+        return frozenset(_EXTRA_OF_MODULE[m] for m in modules if m in _EXTRA_OF_MODULE)
+
+    def __str__(self) -> str:
+        return f"README.md line {self.line} ({self.language})"
+
+
+def blocks(language: str) -> list[Block]:
+    text = README.read_text()
+    return [
+        Block(match[1], match[2], text.count("\n", 0, match.start()) + 1)
+        for match in _FENCE.finditer(text)
+        if match[1] == language
+    ]
+
+
+def pip_install_extras(block: Block) -> list[str]:
+    """The extras that a bash block's `pip install` commands install (comments left out)."""
+    found = []
+    for line in block.code.splitlines():
+        command = line.split("#", 1)[0]
+        if "pip install" in command:
+            found += [
+                extra
+                for group in re.findall(r"\[([\w,-]+)\]", command)
+                for extra in group.split(",")
+            ]
+    return found
+
+
+def clean_environment(bin_dir: Path) -> dict[str, str]:
+    """This process's environment with `bin_dir` first on PATH, as an activated virtual
+    environment has it, and nothing of AI/ML API or proxies from the machine."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith("AIMLAPI_") and not name.lower().endswith("_proxy")
+    }
+    env["PATH"] = f"{bin_dir}{os.pathsep}{env.get('PATH', '')}"
+    env["VIRTUAL_ENV"] = str(bin_dir.parent)
+    return env
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    base_url: str
+    api_key: str
+    port: str
+
+
+@contextlib.contextmanager
+def readme_emulator(bin_dir: Path) -> Iterator[Served]:
+    """The README's emulator command, run as written but on a free port, until the block ends."""
+    (command,) = [
+        line
+        for block in blocks("bash")
+        for line in block.code.splitlines()
+        if line.startswith(EMULATOR_COMMAND)
+    ]
+    argv = shlex.split(command.split("#", 1)[0].replace(f"--port {README_PORT}", "--port 0"))
+    process = subprocess.Popen(
+        argv,
+        env=clean_environment(bin_dir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        assert process.stdout is not None
+        banner = read_until(process.stdout.fileno(), "Press Ctrl+C to stop.", START_TIMEOUT)
+        base_url = re.search(r"base URL: (http://[^:]+:(\d+)/v1)", banner)
+        api_key = re.search(r"API key:\s+(\S+)", banner)
+        if base_url is None or api_key is None:
+            msg = f"no base URL or key in the emulator's banner:\n{banner}"
+            raise RuntimeError(msg)
+        yield Served(base_url[1], api_key[1], base_url[2])
+    finally:
+        process.terminate()
+        process.wait(timeout=START_TIMEOUT)
+        process.stdout.close()
+
+
+def read_until(fd: int, marker: str, timeout: float) -> str:
+    """What a process wrote to `fd` up to and including `marker`, waiting at most `timeout`."""
+    deadline = time.monotonic() + timeout
+    seen = ""
+    while marker not in seen:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+            msg = f"no {marker!r} within {timeout:.0f} s; output so far:\n{seen}"
+            raise TimeoutError(msg)
+        chunk = os.read(fd, 4096)
+        if not chunk:
+            msg = f"the process exited before {marker!r}; its output:\n{seen}"
+            raise RuntimeError(msg)
+        seen += chunk.decode(errors="replace")
+    return seen
+
+
+def run_bash_block(
+    block: Block, bin_dir: Path, cwd: Path, *, served: Served | None = None
+) -> subprocess.CompletedProcess[str]:
+    """A bash block as typed into a shell with the virtual environment active, stopping at the
+    first failing command; with `served`, the README's emulator port is that emulator's."""
+    code = block.code
+    if served is not None:
+        code = code.replace(f":{README_PORT}", f":{served.port}")
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", code],
+        cwd=cwd,
+        env=clean_environment(bin_dir),
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT * 5,  # may install packages
+        check=False,
+    )
+
+
+def run_python_block(
+    block: Block, python: Path, served: Served, scratch: Path
+) -> subprocess.CompletedProcess[str]:
+    """A Python block saved as a script in an empty folder (so only installed packages are
+    importable, not this source tree) and run with the README's emulator settings."""
+    script = scratch / f"readme_line_{block.line}.py"
+    script.write_text(block.code)
+    env = clean_environment(python.parent)
+    env.update(AIMLAPI_BASE_URL=served.base_url, AIMLAPI_API_KEY=served.api_key)
+    return subprocess.run(
+        [str(python), script.name],
+        cwd=scratch,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
