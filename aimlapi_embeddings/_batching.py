@@ -52,28 +52,39 @@ def _max_bytes_for(max_tokens: int) -> int:
     return max(1, math.floor((max_tokens - _TOKENS_PER_INPUT) * BYTES_PER_TOKEN))
 
 
-def validate_texts(texts: object) -> list[str]:
-    """Check the input list; raise `InvalidInputError` naming the first bad text and its index."""
+def check_iterable(texts: object) -> None:
+    """Refuse, before reading any text, an argument that is not an ordered collection of texts."""
     if isinstance(texts, (str, bytes, bytearray)):
         msg = (
             f"texts must be a list of strings, not a single {type(texts).__name__}; "
             "wrap one text in a list: [text]"
         )
         raise InvalidInputError(msg)
-    # Any ordered iterable will do (a list, a tuple, a pandas Series); unordered ones would lose
-    # the pairing between texts and vectors.
+    # Any ordered iterable will do (a list, a tuple, a pandas Series, a generator); unordered
+    # ones would lose the pairing between texts and vectors.
     if not isinstance(texts, Iterable) or isinstance(texts, (Mapping, Set)):
         msg = f"texts must be a list of strings, not {type(texts).__name__}"
         raise InvalidInputError(msg)
+
+
+def validate_texts(texts: object, first: int = 0) -> list[str]:
+    """Check the input list; raise `InvalidInputError` naming the first bad text and its index.
+
+    `first` is the index of `texts[0]` in the caller's input (a stream's window starts later).
+    """
+    check_iterable(texts)
+    assert isinstance(texts, Iterable)
     checked = list(texts)
-    for index, text in enumerate(checked):
+    for offset, text in enumerate(checked):
         if not isinstance(text, str):
+            index = first + offset
             msg = f"texts[{index}] is {type(text).__name__}, not str: {_preview(text)}"
             raise InvalidInputError(msg, index=index)
         if not text.isascii():
             try:
                 text.encode("utf-8")
             except UnicodeEncodeError as exc:
+                index = first + offset
                 msg = (
                     f"texts[{index}] has a lone surrogate U+{ord(text[exc.start]):04X} at "
                     f"position {exc.start}: it is not valid Unicode text and cannot be sent as "
@@ -169,8 +180,12 @@ def plan_requests(
     over_item_limit: OverItemLimit = "alone",
     max_concurrency: int = 1,
     batch_size: int | None = None,
+    first: int = 0,
 ) -> Plan:
     """Plan the requests for already validated `texts` under `spec`'s limits.
+
+    `first` is the index of `texts[0]` in the caller's input, for error messages; the plan's
+    own indices start at 0.
 
     A text over the model's limits (its context, or the schema's one-string length) is handled
     per `long_text`. A text within them but over the schema's list-item length (Voyage: 800
@@ -204,14 +219,14 @@ def plan_requests(
                 piece_owner.append(index)
             spans.append(stand_in)
             continue
-        parts = _parts(text, index, spec, context, long_text, piece_chars, item_chars)
+        parts = _parts(text, first + index, spec, context, long_text, piece_chars, item_chars)
         part_tokens = [estimate_tokens(part) for part in parts]
         if max(part_tokens) > context:
             msg = (
-                f"texts[{index}] cannot be cut to fit model {spec.name!r}: its context of "
-                f"{context} tokens is smaller than one character"
+                f"texts[{first + index}] cannot be cut to fit model {spec.name!r}: its context "
+                f"of {context} tokens is smaller than one character"
             )
-            raise InputTooLongError(msg, index=index)
+            raise InputTooLongError(msg, index=first + index)
         spans.append(range(len(pieces), len(pieces) + len(parts)))
         pieces.extend(parts)
         piece_tokens.extend(part_tokens)
@@ -306,20 +321,3 @@ def combine(vectors: Sequence[Sequence[float]], weights: Sequence[float]) -> lis
     if norm == 0.0:
         return total
     return [value / norm for value in total]
-
-
-def assemble(plan: Plan, piece_vectors: Sequence[list[float]]) -> list[list[float]]:
-    """One vector per input text, in input order, from the vectors of the plan's pieces."""
-    vectors: list[list[float]] = []
-    for span in plan.spans:
-        if len(span) == 1:
-            vector = piece_vectors[span.start]
-            if plan.piece_owner[span.start] != len(vectors):
-                # The empty-text stand-in, owned by the first empty text: every later empty
-                # text gets its own copy, since callers may mutate their rows.
-                vector = list(vector)
-            vectors.append(vector)
-        else:
-            parts = [piece_vectors[i] for i in span]
-            vectors.append(combine(parts, [len(plan.pieces[i]) for i in span]))
-    return vectors

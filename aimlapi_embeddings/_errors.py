@@ -42,6 +42,9 @@ __all__ = [
 class AimlapiError(Exception):
     """Base of every error this package raises."""
 
+    resume_from: int | None = None
+    """Set by `embed_stream()`: the index of the first text it did not deliver."""
+
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message

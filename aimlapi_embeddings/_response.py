@@ -78,7 +78,12 @@ def _b64decode(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
 
 
-def _decode(embedding: object, position: int) -> list[float]:
+def decode_embedding(embedding: object, position: int) -> array[float]:
+    """One embedding as a C array: float32 ("f") from base64, float64 ("d") from JSON numbers.
+
+    Both output formats start here (lists call `.tolist()`, numpy views the buffer), so they
+    accept and refuse exactly the same answers.
+    """
     if isinstance(embedding, str):
         try:
             raw = _b64decode(embedding)
@@ -92,11 +97,11 @@ def _decode(embedding: object, position: int) -> list[float]:
         floats.frombytes(raw)
         if not _LITTLE_ENDIAN:
             floats.byteswap()
-        return floats.tolist()
+        return floats
     if isinstance(embedding, list):
         try:
-            # array() checks every item is a number at C speed; tolist() gives plain floats.
-            return array("d", embedding).tolist()
+            # array() checks every item is a number at C speed.
+            return array("d", embedding)
         except TypeError:
             msg = f"data[{position}].embedding holds a value that is not a number"
             raise ResponseError(msg) from None
@@ -109,10 +114,19 @@ def redact(text: str, secret: str) -> str:
     return text.replace(secret, "***") if secret else text
 
 
-def parse_embeddings(
-    content: bytes, expected_count: int, expected_width: int | None, *, secret: str = ""
-) -> tuple[list[list[float]], Usage]:
-    """Vectors in request order, checked for count, width, index and finiteness; and usage."""
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """A 200's embeddings in request order, not decoded yet, and its usage."""
+
+    embeddings: list[object]
+    """The `embedding` value of each input, in the order the inputs were sent."""
+    positions: list[int]
+    """Where each came from in `data`, for messages."""
+    usage: Usage
+
+
+def read_answer(content: bytes, expected_count: int, *, secret: str = "") -> Answer:
+    """Check a 200's shape (JSON, a `data` list, the count, every index once) and order it."""
     try:
         payload = json.loads(content)
     except ValueError:
@@ -126,8 +140,8 @@ def parse_embeddings(
     if len(data) != expected_count:
         msg = f"the API returned {len(data)} vectors for {expected_count} inputs"
         raise ResponseError(msg)
-    vectors: list[list[float] | None] = [None] * expected_count
-    width = expected_width
+    embeddings: list[object] = [None] * expected_count
+    positions = [-1] * expected_count
     for position, item in enumerate(data):
         if not isinstance(item, dict):
             msg = f"data[{position}] is not an object"
@@ -136,21 +150,40 @@ def parse_embeddings(
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < expected_count:
             msg = f"data[{position}].index is {index!r}, not an input position"
             raise ResponseError(msg)
-        if vectors[index] is not None:
+        if positions[index] >= 0:
             msg = f"data[{position}].index {index} appears twice"
             raise ResponseError(msg)
-        vector = _decode(item.get("embedding"), position)
+        embeddings[index] = item.get("embedding")
+        positions[index] = position
+    return Answer(embeddings, positions, parse_usage(payload))
+
+
+def wrong_width(position: int, found: int, expected: int) -> ResponseError:
+    return ResponseError(f"data[{position}].embedding has {found} numbers, expected {expected}")
+
+
+def not_finite(position: int) -> ResponseError:
+    return ResponseError(f"data[{position}].embedding holds NaN or infinity")
+
+
+def parse_embeddings(
+    content: bytes, expected_count: int, expected_width: int | None, *, secret: str = ""
+) -> tuple[list[list[float]], Usage]:
+    """Vectors in request order, checked for count, width, index and finiteness; and usage."""
+    answer = read_answer(content, expected_count, secret=secret)
+    vectors: list[list[float]] = []
+    width = expected_width
+    for embedding, position in zip(answer.embeddings, answer.positions, strict=True):
+        vector = decode_embedding(embedding, position).tolist()
         if width is None:
             width = len(vector)
         if len(vector) != width or width == 0:
-            msg = f"data[{position}].embedding has {len(vector)} numbers, expected {width}"
-            raise ResponseError(msg)
+            raise wrong_width(position, len(vector), width)
         # A sum is finite only if every term is: one C-speed pass instead of a check per number.
         if not math.isfinite(sum(vector)):
-            msg = f"data[{position}].embedding holds NaN or infinity"
-            raise ResponseError(msg)
-        vectors[index] = vector
-    return vectors, parse_usage(payload)  # type: ignore[return-value]  # every slot is filled
+            raise not_finite(position)
+        vectors.append(vector)
+    return vectors, answer.usage
 
 
 _STATUS_ERRORS: dict[int, type[APIStatusError]] = {

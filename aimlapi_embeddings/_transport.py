@@ -16,14 +16,23 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import (
+    AsyncGenerator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from ._batching import LongText, combine, estimate_tokens, sends_alone, split_text
+from ._assembly import LIST_ROWS, Row, Rows
+from ._batching import LongText, estimate_tokens, sends_alone, split_text
 from ._errors import (
     AimlapiError,
     APIConnectionError,
@@ -33,7 +42,7 @@ from ._errors import (
     ResponseError,
 )
 from ._gate import AsyncGate, SyncGate
-from ._response import Usage, make_status_error, parse_embeddings
+from ._response import Usage, make_status_error
 from .models import ModelSpec
 
 logger = logging.getLogger("aimlapi_embeddings")
@@ -190,7 +199,7 @@ class Sleep:
 
 Step = Send | Sleep
 Outcome = httpx.Response | httpx.TransportError | None
-BatchResult = tuple[list[list[float]], Usage]
+BatchResult = tuple[list[Row], Usage]
 Flow = Generator[Step, Outcome, BatchResult]
 
 
@@ -210,6 +219,8 @@ class CallSettings:
     throttle: Throttle
     timeout: httpx.Timeout
     model: str = ""
+    rows: Rows = LIST_ROWS
+    """The output format: how answers are decoded and pieces averaged."""
 
     def request(self, pieces: Sequence[str]) -> httpx.Request:
         body = dict(self.body)
@@ -251,7 +262,7 @@ def batch_flow(
         if isinstance(outcome, httpx.Response):
             if outcome.status_code == 200:
                 try:
-                    result = parse_embeddings(
+                    result = call.rows.parse(
                         outcome.content, len(pieces), call.width, secret=call.secret
                     )
                 except ResponseError as exc:
@@ -297,7 +308,7 @@ def _one_by_one(
     call: CallSettings, pieces: Sequence[str], owners: Sequence[int], splits: int
 ) -> Flow:
     """Pieces that must go alone: each in its own request, in turn."""
-    vectors: list[list[float]] = []
+    vectors: list[Row] = []
     usage = Usage()
     for piece, owner in zip(pieces, owners, strict=True):
         piece_vectors, piece_usage = yield from batch_flow(call, [piece], [owner], splits)
@@ -333,7 +344,7 @@ def _split_flow(
         halves = halves[:1]
     logger.info("texts[%d] is too long for the server; sending it in %d pieces", owner, len(halves))
     vectors, usage = yield from batch_flow(call, halves, [owner] * len(halves), splits + 1)
-    return [combine(vectors, [len(half) for half in halves])], usage
+    return [call.rows.combine(vectors, [len(half) for half in halves])], usage
 
 
 # ---- shells ------------------------------------------------------------------------------------
@@ -403,71 +414,75 @@ async def drive_async(
 
 # ---- schedulers: many flows at once under max_concurrency -------------------------------------
 
+K = TypeVar("K")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Work(Protocol[K, T, R_co]):
+    """What a scheduler runs: flows handed out by `take`, their results handed back to `add`.
+
+    `take` is asked again after every `add`, so what a result decides (a stream's next window)
+    starts at once. `add` returns what the scheduler yields to its caller (a finished chunk).
+    """
+
+    def take(self, most: int) -> Sequence[tuple[K, Callable[[], Generator[Step, Outcome, T]]]]:
+        """Up to `most` more flows to start, each with a key that `add` gets back."""
+
+    def add(self, key: K, result: T) -> Iterable[R_co]: ...
+
 
 def run_sync(
-    flows: Sequence[Callable[[], Generator[Step, Outcome, T]]],
-    client: httpx.Client,
-    gate: SyncGate,
-    max_concurrency: int,
-    on_done: Callable[[int], None],
-) -> list[T]:
-    """Run every flow, at most `max_concurrency` at a time, in threads; results in flow order."""
-    results: list[T | None] = [None] * len(flows)
+    work: Work[K, T, R], client: httpx.Client, gate: SyncGate, max_concurrency: int
+) -> Iterator[R]:
+    """Run `work`'s flows, at most `max_concurrency` at a time, in threads; yield what `add`
+    makes of their results. Slots are refilled before anything is yielded, so requests stay in
+    flight while the caller handles it."""
     stop = threading.Event()
-    if len(flows) == 1 or max_concurrency == 1:
-        for index, make_flow in enumerate(flows):
-            results[index] = drive_sync(make_flow(), client, gate, stop)
-            on_done(index)
-        return results  # type: ignore[return-value]
-    workers = min(len(flows), max_concurrency)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aimlapi-embed")
-    futures = {
-        pool.submit(drive_sync, make_flow(), client, gate, stop): index
-        for index, make_flow in enumerate(flows)
-    }
+    pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="aimlapi-embed")
+    running: dict[Future[T], K] = {}
+
+    def start() -> None:
+        for key, make_flow in work.take(max_concurrency - len(running)):
+            running[pool.submit(drive_sync, make_flow(), client, gate, stop)] = key
+
     try:
-        for future in as_completed(futures):
-            index = futures[future]
-            results[index] = future.result()
-            on_done(index)
+        start()
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            made = [item for done_ in done for item in work.add(running.pop(done_), done_.result())]
+            start()
+            yield from made
     except BaseException:
         # Raise now, not after the requests still in flight: `stop` makes their threads give
-        # up at their next step, and the unstarted ones are cancelled.
+        # up at their next step, and the unstarted ones are cancelled. The same when the caller
+        # stops reading (GeneratorExit).
         stop.set()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
-    return results  # type: ignore[return-value]
 
 
 async def run_async(
-    flows: Sequence[Callable[[], Generator[Step, Outcome, T]]],
-    client: httpx.AsyncClient,
-    gate: AsyncGate,
-    max_concurrency: int,
-    on_done: Callable[[int], None],
-) -> list[T]:
-    """Run every flow, at most `max_concurrency` at a time, as tasks; results in flow order."""
-    results: list[T | None] = [None] * len(flows)
-    # Two bounds: this one starts at most max_concurrency flows of the call at a time (each builds
-    # its request body when it starts); `gate` bounds requests in flight across all calls.
-    semaphore = asyncio.Semaphore(max_concurrency)
+    work: Work[K, T, R], client: httpx.AsyncClient, gate: AsyncGate, max_concurrency: int
+) -> AsyncGenerator[R, None]:
+    """The async twin of `run_sync`: flows as tasks of the running event loop."""
+    running: dict[asyncio.Task[T], K] = {}
 
-    async def run(index: int) -> None:
-        async with semaphore:
-            results[index] = await drive_async(flows[index](), client, gate)
-        on_done(index)
+    def start() -> None:
+        for key, make_flow in work.take(max_concurrency - len(running)):
+            running[asyncio.ensure_future(drive_async(make_flow(), client, gate))] = key
 
-    if len(flows) == 1:
-        await run(0)
-        return results  # type: ignore[return-value]
-    tasks = [asyncio.ensure_future(run(index)) for index in range(len(flows))]
     try:
-        await asyncio.gather(*tasks)
-    except BaseException:
-        # One failed or the caller cancelled: stop the rest and leave no task behind.
-        for task in tasks:
+        start()
+        while running:
+            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            made = [item for task in done for item in work.add(running.pop(task), task.result())]
+            start()
+            for item in made:
+                yield item
+    finally:
+        # One failed, the caller cancelled or stopped reading: stop the rest, leave no task.
+        for task in running:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-    return results  # type: ignore[return-value]
+        await asyncio.gather(*running, return_exceptions=True)

@@ -3,36 +3,45 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import os
 import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypedDict, TypeVar, overload
 
 import httpx
 
-from ._batching import LongText, OverItemLimit, Plan, assemble, plan_requests, validate_texts
+from ._assembly import Assembly, Output, rows_for
+from ._batching import (
+    MAX_AUTO_BATCH,
+    LongText,
+    OverItemLimit,
+    Plan,
+    check_iterable,
+    plan_requests,
+)
+from ._errors import AimlapiError
 from ._gate import AsyncGate, SyncGate
 from ._response import Usage
 from ._schema import load_schema, violations
-from ._transport import (
-    BatchResult,
-    CallSettings,
-    Flow,
-    Throttle,
-    batch_flow,
-    run_async,
-    run_sync,
-)
+from ._stream import EmbeddingChunk, Stream, StreamProgress, Window
+from ._transport import CallSettings, Throttle, batch_flow, run_async, run_sync
 from ._version import __version__
 from .models import InputRole, ModelSpec, get_model_spec, warn_about_model
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ._numpy import FloatArray
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MODEL",
+    "EmbeddingChunk",
     "EmbeddingResult",
     "EmbeddingsClient",
     "Usage",
@@ -53,13 +62,17 @@ ProgressCallback = Callable[[int, int], None]
 
 When long texts are sent in pieces, `texts_done` is the share of pieces sent, in texts."""
 
+V = TypeVar("V")
+Vectors = list[list[float]]
+
 
 @dataclass(frozen=True, slots=True, repr=False)
-class EmbeddingResult:
+class EmbeddingResult(Generic[V]):
     """The answer to one `embed()` call."""
 
-    vectors: list[list[float]]
-    """One vector per input text, in input order, always."""
+    vectors: V
+    """One vector per input text, in input order, always: lists of floats, or with
+    `output="numpy"` the rows of a float32 array of shape (texts, width)."""
     usage: Usage
     """Tokens (and credits, where the API says) summed over every request of the call."""
     model: str
@@ -67,11 +80,24 @@ class EmbeddingResult:
     def __repr__(self) -> str:
         # A summary: the full repr of a large call is megabytes, and asyncio.run() in CPython
         # 3.11 builds the repr of its main task's result on the way out.
-        width = len(self.vectors[0]) if self.vectors else 0
+        vectors: Any = self.vectors
+        width = len(vectors[0]) if len(vectors) else 0
         return (
-            f"EmbeddingResult(model={self.model!r}, vectors=<{len(self.vectors)} x {width}>, "
+            f"EmbeddingResult(model={self.model!r}, vectors=<{len(vectors)} x {width}>, "
             f"usage={self.usage!r})"
         )
+
+
+class EmbedOptions(TypedDict, total=False):
+    """The keyword arguments every embed method takes besides `output` and `on_progress`."""
+
+    model: str | ModelSpec
+    dimensions: int | None
+    input_type: InputRole
+    long_text: LongText
+    over_item_limit: OverItemLimit
+    batch_size: int | None
+    extra_body: Mapping[str, Any] | None
 
 
 def resolve_api_key(api_key: str | None) -> str:
@@ -300,35 +326,195 @@ class EmbeddingsClient:
 
     # -- embedding -------------------------------------------------------------------------------
 
+    @overload
     def embed(
         self,
-        texts: Sequence[str],
+        texts: Iterable[str],
         *,
-        model: str | ModelSpec = DEFAULT_MODEL,
-        dimensions: int | None = None,
-        input_type: InputRole = "document",
-        long_text: LongText = "chunk",
-        over_item_limit: OverItemLimit = "alone",
-        batch_size: int | None = None,
-        extra_body: Mapping[str, Any] | None = None,
+        output: Literal["list"] = ...,
+        on_progress: ProgressCallback | None = ...,
+        **options: Unpack[EmbedOptions],
+    ) -> EmbeddingResult[Vectors]: ...
+
+    @overload
+    def embed(
+        self,
+        texts: Iterable[str],
+        *,
+        output: Literal["numpy"],
+        on_progress: ProgressCallback | None = ...,
+        **options: Unpack[EmbedOptions],
+    ) -> EmbeddingResult[FloatArray]: ...
+
+    def embed(
+        self,
+        texts: Iterable[str],
+        *,
+        output: Output = "list",
         on_progress: ProgressCallback | None = None,
-    ) -> EmbeddingResult:
+        **options: Unpack[EmbedOptions],
+    ) -> EmbeddingResult[Any]:
         """Embed `texts`: one vector per text, in input order, or an `AimlapiError`.
 
+        `output="numpy"` gives a float32 array of shape (texts, width), made from the answers'
+        bytes without a Python float per number (needs the [numpy] extra).
+        Identical texts are sent once; `usage` counts what was sent.
         Safe to call from inside a running event loop (Jupyter): it uses threads, not the loop.
         """
-        call = self._prepare(
-            texts, model, dimensions, input_type, long_text, over_item_limit, batch_size, extra_body
-        )
-        if not call.flows:
-            return call.finish([])
-        progress = call.progress(on_progress)
-        results = run_sync(call.flows, self._sync(), self._gate, self.max_concurrency, progress)
-        return call.finish(results)
+        call = self._prepare(output, **options)
+        stream = call.whole(texts, on_progress)
+        chunks = list(run_sync(stream, self._sync(), self._gate, self.max_concurrency))
+        return call.result(chunks)
+
+    @overload
+    async def aembed(
+        self,
+        texts: Iterable[str],
+        *,
+        output: Literal["list"] = ...,
+        on_progress: ProgressCallback | None = ...,
+        **options: Unpack[EmbedOptions],
+    ) -> EmbeddingResult[Vectors]: ...
+
+    @overload
+    async def aembed(
+        self,
+        texts: Iterable[str],
+        *,
+        output: Literal["numpy"],
+        on_progress: ProgressCallback | None = ...,
+        **options: Unpack[EmbedOptions],
+    ) -> EmbeddingResult[FloatArray]: ...
 
     async def aembed(
         self,
-        texts: Sequence[str],
+        texts: Iterable[str],
+        *,
+        output: Output = "list",
+        on_progress: ProgressCallback | None = None,
+        **options: Unpack[EmbedOptions],
+    ) -> EmbeddingResult[Any]:
+        """The async twin of `embed()`, on a pooled AsyncClient of the running event loop."""
+        call = self._prepare(output, **options)
+        stream = call.whole(texts, on_progress)
+        pool = await self._async()
+        chunks = [
+            chunk async for chunk in run_async(stream, pool.client, pool.gate, self.max_concurrency)
+        ]
+        return call.result(chunks)
+
+    @overload
+    def embed_stream(
+        self,
+        texts: Iterable[str],
+        *,
+        output: Literal["list"] = ...,
+        chunk_size: int | None = ...,
+        on_progress: StreamProgress | None = ...,
+        **options: Unpack[EmbedOptions],
+    ) -> Iterator[EmbeddingChunk[Vectors]]: ...
+
+    @overload
+    def embed_stream(
+        self,
+        texts: Iterable[str],
+        *,
+        output: Literal["numpy"],
+        chunk_size: int | None = ...,
+        on_progress: StreamProgress | None = ...,
+        **options: Unpack[EmbedOptions],
+    ) -> Iterator[EmbeddingChunk[FloatArray]]: ...
+
+    def embed_stream(
+        self,
+        texts: Iterable[str],
+        *,
+        output: Output = "list",
+        chunk_size: int | None = None,
+        on_progress: StreamProgress | None = None,
+        **options: Unpack[EmbedOptions],
+    ) -> Iterator[EmbeddingChunk[Any]]:
+        """Embed any iterable of texts (a generator over a file of millions of lines) in
+        consecutive chunks, in input order, each as soon as it and those before it are done.
+
+        Texts are read as requests need them: at most a few chunks of texts and vectors are
+        held at once (`chunk_size` texts each; default `max_concurrency` x 512), and every
+        `max_concurrency` request is kept busy. Identical texts within a chunk are sent once.
+        An error stops the stream; its `resume_from` is the index of the first text not
+        delivered. `on_progress(done, total)` gets `total=None` when `texts` has no length.
+        """
+        call = self._prepare(output, **options)
+        stream = call.stream(texts, chunk_size or self._chunk_size, on_progress)
+        return self._pump(stream)
+
+    def _pump(self, stream: Stream) -> Iterator[EmbeddingChunk[Any]]:
+        try:
+            yield from run_sync(stream, self._sync(), self._gate, self.max_concurrency)
+        except AimlapiError as error:
+            stream.stopped(error)
+            raise
+
+    @overload
+    def aembed_stream(
+        self,
+        texts: Iterable[str],
+        *,
+        output: Literal["list"] = ...,
+        chunk_size: int | None = ...,
+        on_progress: StreamProgress | None = ...,
+        **options: Unpack[EmbedOptions],
+    ) -> AsyncIterator[EmbeddingChunk[Vectors]]: ...
+
+    @overload
+    def aembed_stream(
+        self,
+        texts: Iterable[str],
+        *,
+        output: Literal["numpy"],
+        chunk_size: int | None = ...,
+        on_progress: StreamProgress | None = ...,
+        **options: Unpack[EmbedOptions],
+    ) -> AsyncIterator[EmbeddingChunk[FloatArray]]: ...
+
+    def aembed_stream(
+        self,
+        texts: Iterable[str],
+        *,
+        output: Output = "list",
+        chunk_size: int | None = None,
+        on_progress: StreamProgress | None = None,
+        **options: Unpack[EmbedOptions],
+    ) -> AsyncIterator[EmbeddingChunk[Any]]:
+        """The async twin of `embed_stream()`: `async for chunk in client.aembed_stream(...)`.
+
+        `texts` may be a plain iterable (read on the event loop) or an async iterable is not
+        accepted. Leaving the loop early: close the iterator (`contextlib.aclosing`) to stop
+        its requests at once rather than when it is collected.
+        """
+        call = self._prepare(output, **options)
+        stream = call.stream(texts, chunk_size or self._chunk_size, on_progress)
+        return self._apump(stream)
+
+    async def _apump(self, stream: Stream) -> AsyncIterator[EmbeddingChunk[Any]]:
+        pool = await self._async()
+        try:
+            run = run_async(stream, pool.client, pool.gate, self.max_concurrency)
+            async with contextlib.aclosing(run) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+        except AimlapiError as error:
+            stream.stopped(error)
+            raise
+
+    @property
+    def _chunk_size(self) -> int:
+        # A stream's window fills every concurrent request with a batch of the largest
+        # automatic size.
+        return self.max_concurrency * MAX_AUTO_BATCH
+
+    def _prepare(
+        self,
+        output: Output,
         *,
         model: str | ModelSpec = DEFAULT_MODEL,
         dimensions: int | None = None,
@@ -337,33 +523,11 @@ class EmbeddingsClient:
         over_item_limit: OverItemLimit = "alone",
         batch_size: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
-        on_progress: ProgressCallback | None = None,
-    ) -> EmbeddingResult:
-        """The async twin of `embed()`, on a pooled AsyncClient of the running event loop."""
-        call = self._prepare(
-            texts, model, dimensions, input_type, long_text, over_item_limit, batch_size, extra_body
-        )
-        if not call.flows:
-            return call.finish([])
-        pool = await self._async()
-        progress = call.progress(on_progress)
-        results = await run_async(
-            call.flows, pool.client, pool.gate, self.max_concurrency, progress
-        )
-        return call.finish(results)
-
-    def _prepare(
-        self,
-        texts: Sequence[str],
-        model: str | ModelSpec,
-        dimensions: int | None,
-        input_type: InputRole,
-        long_text: LongText,
-        over_item_limit: OverItemLimit,
-        batch_size: int | None,
-        extra_body: Mapping[str, Any] | None,
     ) -> _Call:
-        """Everything decided before the first request: validation, rules, plan, request body."""
+        """Everything decided before the first request: arguments, rules, request settings.
+
+        The defaults of every embed method's options, and the one place they are read.
+        """
         spec = model if isinstance(model, ModelSpec) else get_model_spec(model)
         warn_about_model(spec)
         spec.check_dimensions(dimensions)
@@ -373,10 +537,10 @@ class EmbeddingsClient:
         if batch_size is not None and batch_size < 1:
             msg = f"batch_size must be >= 1, not {batch_size}"
             raise ValueError(msg)
-        checked = validate_texts(texts)
-        plan = plan_requests(
-            checked,
-            spec,
+        rows = rows_for(output)
+        planner = partial(
+            plan_requests,
+            spec=spec,
             long_text=long_text,
             over_item_limit=over_item_limit,
             max_concurrency=self.max_concurrency,
@@ -405,8 +569,9 @@ class EmbeddingsClient:
             throttle=self._throttle,
             timeout=self.timeout,
             model=name,
+            rows=rows,
         )
-        return _Call(name, plan, settings)
+        return _Call(settings, planner)
 
 
 def check_body_fields(spec: ModelSpec, body: Mapping[str, Any]) -> None:
@@ -428,40 +593,49 @@ def check_body_fields(spec: ModelSpec, body: Mapping[str, Any]) -> None:
 
 
 class _Call:
-    """One embed() call: its plan, the flow of each batch, and the assembly of the answer."""
+    """One call's fixed choices, and the windows of texts planned and sent under them."""
 
-    def __init__(self, model: str, plan: Plan, settings: CallSettings) -> None:
-        self.model = model
-        self.plan = plan
-        self.flows: list[Callable[[], Flow]] = [
+    def __init__(self, settings: CallSettings, planner: Callable[..., Plan]) -> None:
+        self.settings = settings
+        self._planner = planner
+
+    def window(self, texts: list[str], start: int) -> Window:
+        """Plan validated `texts`, the first of which is `texts[start]` of the input."""
+        plan: Plan = self._planner(texts, first=start)
+        flows = [
             partial(
                 batch_flow,
-                settings,
+                self.settings,
                 [plan.pieces[piece] for piece in batch],
-                [plan.piece_owner[piece] for piece in batch],
+                # Input positions, for errors that name the texts of a request.
+                [start + plan.piece_owner[piece] for piece in batch],
             )
             for batch in plan.batches
         ]
+        return Window(start, plan, flows, Assembly(plan, self.settings.rows, self.settings.width))
 
-    def progress(self, on_progress: ProgressCallback | None) -> Callable[[int], None]:
-        if on_progress is None:
-            return lambda index: None
-        pieces_done = 0
-        pieces = len(self.plan.pieces)
-        texts = len(self.plan.spans)
+    def whole(self, texts: Iterable[str], on_progress: ProgressCallback | None) -> Stream:
+        """All of `texts` in one window: what embed() sends."""
+        check_iterable(texts)
+        stream = Stream(texts, self.window, window=None, total=None)
+        if on_progress is not None:
+            # The one window holds every text, read before the first request.
+            stream.on_progress = lambda done, _: on_progress(done, stream.read)
+        return stream
 
-        def report(index: int) -> None:
-            nonlocal pieces_done
-            pieces_done += len(self.plan.batches[index])
-            on_progress(pieces_done * texts // pieces, texts)
+    def stream(
+        self, texts: Iterable[str], chunk_size: int, on_progress: StreamProgress | None
+    ) -> Stream:
+        check_iterable(texts)
+        if chunk_size < 1:
+            msg = f"chunk_size must be >= 1, not {chunk_size}"
+            raise ValueError(msg)
+        total = len(texts) if isinstance(texts, Sized) else None
+        return Stream(texts, self.window, window=chunk_size, total=total, on_progress=on_progress)
 
-        return report
-
-    def finish(self, results: Sequence[BatchResult]) -> EmbeddingResult:
-        piece_vectors: list[list[float]] = [[]] * len(self.plan.pieces)
-        usage = Usage()
-        for batch, (vectors, batch_usage) in zip(self.plan.batches, results, strict=True):
-            for piece, vector in zip(batch, vectors, strict=True):
-                piece_vectors[piece] = vector
-            usage += batch_usage
-        return EmbeddingResult(assemble(self.plan, piece_vectors), usage, self.model)
+    def result(self, chunks: Sequence[EmbeddingChunk[Any]]) -> EmbeddingResult[Any]:
+        if not chunks:
+            empty = self.settings.rows.sink(0, self.settings.width).result()
+            return EmbeddingResult(empty, Usage(), self.settings.model)
+        (chunk,) = chunks
+        return EmbeddingResult(chunk.vectors, chunk.usage, self.settings.model)

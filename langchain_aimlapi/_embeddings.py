@@ -33,6 +33,7 @@ from aimlapi_embeddings.client import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MODEL,
     DEFAULT_TIMEOUT,
+    EmbedOptions,
     ProgressCallback,
     resolve_api_key,
     resolve_base_url,
@@ -280,16 +281,16 @@ class AimlapiEmbeddings(Serializable, Embeddings):
             self._client_settings = settings
         return self._client
 
-    def _options(self, input_type: InputRole) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "dimensions": self.dimensions,
-            "input_type": input_type,
-            "long_text": self.long_text,
-            "over_item_limit": self.over_item_limit,
-            "batch_size": self.batch_size,
-            "extra_body": self.model_kwargs or None,
-        }
+    def _options(self, input_type: InputRole) -> EmbedOptions:
+        return EmbedOptions(
+            model=self.model,
+            dimensions=self.dimensions,
+            input_type=input_type,
+            long_text=self.long_text,
+            over_item_limit=self.over_item_limit,
+            batch_size=self.batch_size,
+            extra_body=self.model_kwargs or None,
+        )
 
     @contextmanager
     def _progress(self) -> Iterator[ProgressCallback | None]:
