@@ -364,6 +364,7 @@ _LIBRARY_MODULES = (
     "langchain_classic",
     "langchain",
     "llama_index.core",
+    "pydantic",
     "asyncio",
     "concurrent.futures",
     "threading",

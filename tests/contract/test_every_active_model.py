@@ -12,10 +12,32 @@ from aimlapi_embeddings._batching import Plan, combine, plan_requests
 from aimlapi_embeddings.testing import Emulator, embedding_for
 
 ACTIVE = [spec for spec in MODELS.values() if spec.status == "active"]
-WORDS = (
-    "retrieval vector index chunk passage query answer model token batch river harbour lantern "
-    "meadow glacier canyon orchard 日本語 テキスト naïve café 🙂 👍🏽 Ελληνικά"
-).split()
+WORDS = [
+    "retrieval",
+    "vector",
+    "index",
+    "chunk",
+    "passage",
+    "query",
+    "answer",
+    "model",
+    "token",
+    "batch",
+    "river",
+    "harbour",
+    "lantern",
+    "meadow",
+    "glacier",
+    "canyon",
+    "orchard",
+    "日本語",
+    "テキスト",
+    "naïve",
+    "café",
+    "🙂",
+    "👍🏽",
+    "Ελληνικά",
+]
 
 
 def documents(count: int = 2000, seed: int = 9) -> list[str]:

@@ -17,8 +17,16 @@ import jsonschema
 import pytest
 from fakes import FakeAPI
 
-from aimlapi_embeddings import MODELS, InputTooLongError, ModelSpec, estimate_tokens
+from aimlapi_embeddings import (
+    MODELS,
+    BadRequestError,
+    EmbeddingsClient,
+    InputTooLongError,
+    ModelSpec,
+    estimate_tokens,
+)
 from aimlapi_embeddings._schema import load_index, load_schema, utf16_length, violations
+from aimlapi_embeddings.testing import Emulator, embedding_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::aimlapi_embeddings.ModelStatusWarning")
 
@@ -255,3 +263,55 @@ def test_the_package_validator_agrees_with_jsonschema(body: dict[str, Any]) -> N
     schema = load_schema(name)
     assert bool(violations(schema, body)) == bool(gateway_errors(schema, body)), body
     assert bool(violations(schema, body)) == (body in BAD_BODIES)
+
+
+# ---- the gateway's 400, as the client meets it ----------------------------------------------
+
+
+def test_a_body_validation_error_is_a_bad_request_naming_the_texts_of_that_request() -> None:
+    # A user-described spec that gets Voyage's input types wrong: the gateway refuses the body.
+    wrong = ModelSpec(
+        name="text-embedding-3-small",
+        dimensions=1536,
+        context_tokens=8191,
+        max_inputs=3,
+        max_tokens_per_request=300_000,
+        input_type_style="voyage",
+    )
+    texts = [f"text number {index}" for index in range(7)]
+    with Emulator() as api:
+        client = EmbeddingsClient(api_key=api.api_key, base_url=api.base_url, max_concurrency=1)
+        with pytest.raises(BadRequestError) as info:
+            client.embed(texts, model=wrong, batch_size=3)
+        records = api.requests
+    error = info.value
+    assert error.status_code == 400
+    assert "Body validation error!" in error.message
+    assert "Unrecognized key(s) in object: 'input_type'" in error.message
+    assert error.indices == (0, 1, 2)
+    assert "texts[0..2]" in error.message
+    assert len(records) == 1, "a 400 is not retried"
+
+
+def test_a_text_the_gateway_calls_too_long_is_split_not_failed() -> None:
+    # A spec that does not know Voyage's 800-character items: the gateway's schema refuses the
+    # list, the client splits it until every item fits, and each text gets its vector.
+    unaware = ModelSpec(
+        name="voyage-2",
+        dimensions=1024,
+        context_tokens=4000,
+        max_inputs=128,
+        max_tokens_per_request=320_000,
+        input_type_style="voyage",
+    )
+    texts = ["short one", "word " * 300, "another short one"]
+    with Emulator() as api:
+        client = EmbeddingsClient(api_key=api.api_key, base_url=api.base_url)
+        result = client.embed(texts, model=unaware)
+        refused = [record for record in api.requests if record.status == 400]
+        sent = [text for record in api.requests if record.status == 200 for text in record.inputs]
+    assert refused, "the gateway never refused: the case tests nothing"
+    assert all("at most 800 character(s)" in (record.message or "") for record in refused)
+    assert len(result.vectors) == 3
+    assert result.vectors[0] == pytest.approx(embedding_for("short one", "voyage-2"), abs=1e-6)
+    assert all(utf16_length(text) <= 800 for text in sent)

@@ -108,9 +108,10 @@ def test_unknown_model_warns_at_construction() -> None:
     assert embedding.embed_batch_size == 8 * 128  # the generic rules' inputs per request
 
 
-def test_deprecated_model_warns_at_construction() -> None:
-    with pytest.warns(ModelStatusWarning, match="removed"):
+def test_removed_model_warns_at_construction_pointing_at_the_callers_line() -> None:
+    with pytest.warns(ModelStatusWarning, match="removed from AI/ML API on 2026-03-30") as caught:
         AimlapiEmbedding(api_key=API_KEY, model="BAAI/bge-base-en-v1.5")
+    assert caught[0].filename == __file__
 
 
 @pytest.mark.parametrize(

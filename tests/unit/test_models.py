@@ -138,3 +138,15 @@ def test_a_user_can_describe_a_model_with_a_spec() -> None:
         ModelSpec(
             name="bad", dimensions=1, context_tokens=0, max_inputs=1, max_tokens_per_request=1
         )
+
+
+def test_a_model_warning_points_at_the_callers_line() -> None:
+    from fakes import FakeAPI
+
+    client = FakeAPI().client()
+    with pytest.warns(ModelStatusWarning, match="removed from AI/ML API on 2026-02-12") as caught:
+        client.embed(["x"], model="BAAI/bge-large-en-v1.5")
+    assert caught[0].filename == __file__, f"the warning points at {caught[0].filename}"
+    with pytest.warns(UnknownModelWarning, match="not in aimlapi_embeddings' registry") as caught:
+        client.embed(["x"], model="someone/new-model")
+    assert caught[0].filename == __file__, f"the warning points at {caught[0].filename}"
