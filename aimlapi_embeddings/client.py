@@ -14,7 +14,15 @@ from typing import Any
 
 import httpx
 
-from ._batching import LongText, OverItemLimit, Plan, assemble, plan_requests, validate_texts
+from ._batching import (
+    DEFAULT_OVER_ITEM_LIMIT,
+    LongText,
+    OverItemLimit,
+    Plan,
+    assemble,
+    plan_requests,
+    validate_texts,
+)
 from ._gate import AsyncGate, SyncGate
 from ._response import Usage
 from ._schema import load_schema, violations
@@ -308,7 +316,7 @@ class EmbeddingsClient:
         dimensions: int | None = None,
         input_type: InputRole = "document",
         long_text: LongText = "chunk",
-        over_item_limit: OverItemLimit = "alone",
+        over_item_limit: OverItemLimit = DEFAULT_OVER_ITEM_LIMIT,
         batch_size: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
         on_progress: ProgressCallback | None = None,
@@ -334,7 +342,7 @@ class EmbeddingsClient:
         dimensions: int | None = None,
         input_type: InputRole = "document",
         long_text: LongText = "chunk",
-        over_item_limit: OverItemLimit = "alone",
+        over_item_limit: OverItemLimit = DEFAULT_OVER_ITEM_LIMIT,
         batch_size: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
         on_progress: ProgressCallback | None = None,

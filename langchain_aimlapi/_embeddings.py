@@ -27,6 +27,7 @@ from pydantic import (
 from typing_extensions import Self
 
 from aimlapi_embeddings import EmbeddingsClient, LongText, OverItemLimit, get_model_spec
+from aimlapi_embeddings._batching import DEFAULT_OVER_ITEM_LIMIT
 from aimlapi_embeddings._extras import missing_extra
 from aimlapi_embeddings.client import (
     DEFAULT_MAX_CONCURRENCY,
@@ -188,7 +189,7 @@ class AimlapiEmbeddings(Serializable, Embeddings):
         description='Texts over the context: "chunk" (mean of pieces), "truncate" or "error".',
     )
     over_item_limit: OverItemLimit = Field(
-        default="alone",
+        default=DEFAULT_OVER_ITEM_LIMIT,
         description="Texts over the model's list-item limit (Voyage: 800 characters): "
         '"alone" sends each as one string in its own request (its exact vector); "split" cuts '
         "them into item-sized pieces that batch with the rest (fewer requests; the vector is "

@@ -28,6 +28,7 @@ from aimlapi_embeddings import (
     get_model_spec,
     validate_texts,
 )
+from aimlapi_embeddings._batching import DEFAULT_OVER_ITEM_LIMIT
 from aimlapi_embeddings.client import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RETRIES,
@@ -160,7 +161,7 @@ class AimlapiEmbedding(BaseEmbedding):
         '"truncate", or "error".',
     )
     over_item_limit: OverItemLimit = Field(
-        default="alone",
+        default=DEFAULT_OVER_ITEM_LIMIT,
         description="Texts over the model's list-item limit (Voyage: 800 characters): "
         '"alone" sends each as one string in its own request (its exact vector); "split" cuts '
         "them into item-sized pieces that batch with the rest (fewer requests; the vector is "
@@ -188,7 +189,7 @@ class AimlapiEmbedding(BaseEmbedding):
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
         default_headers: Mapping[str, str] | None = None,
         long_text: LongText = "chunk",
-        over_item_limit: OverItemLimit = "alone",
+        over_item_limit: OverItemLimit = DEFAULT_OVER_ITEM_LIMIT,
         allow_insecure_http: bool = False,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
