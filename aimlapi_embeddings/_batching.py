@@ -164,6 +164,8 @@ class Plan:
     """The pieces of each request, in increasing order; every piece is in exactly one."""
     spans: list[range]
     """For every input text, the pieces whose vectors make up its own."""
+    blanks: list[int]
+    """The empty and whitespace-only texts, which share one stand-in piece."""
 
 
 def sends_alone(piece: str, spec: ModelSpec) -> bool:
@@ -200,12 +202,13 @@ def plan_requests(
     piece_owner: list[int] = []
     spans: list[range] = []
     stand_in: range | None = None
+    blanks: list[int] = []
     context = min(spec.context_tokens, spec.max_tokens_per_request)
     # The longest piece a cut text is made of. Sent alone, pieces as long as the model takes
     # (Voyage: 8,000 characters) keep a long text in the fewest pieces, so its vector is the
     # mean of as few as possible; split, pieces of one list item (800) batch with everything else.
-    item_chars = spec.max_item_chars if over_item_limit == "split" else None
-    piece_chars = item_chars or spec.max_string_chars
+    split_chars = spec.max_item_chars if over_item_limit == "split" else None
+    piece_chars = split_chars or spec.max_string_chars
 
     for index, text in enumerate(texts):
         if not text or text.isspace():
@@ -215,8 +218,9 @@ def plan_requests(
                 piece_tokens.append(estimate_tokens(EMPTY_TEXT_STAND_IN))
                 piece_owner.append(index)
             spans.append(stand_in)
+            blanks.append(index)
             continue
-        parts = _parts(text, index, spec, context, long_text, piece_chars, item_chars)
+        parts = _parts(text, index, spec, context, long_text, piece_chars, split_chars)
         part_tokens = [estimate_tokens(part) for part in parts]
         if max(part_tokens) > context:
             msg = (
@@ -230,7 +234,7 @@ def plan_requests(
         piece_owner.extend([index] * len(parts))
 
     batches = _batches(pieces, piece_tokens, spec, max_concurrency, batch_size)
-    return Plan(pieces, piece_tokens, piece_owner, batches, spans)
+    return Plan(pieces, piece_tokens, piece_owner, batches, spans, blanks)
 
 
 def _parts(
@@ -240,7 +244,7 @@ def _parts(
     context: int,
     long_text: LongText,
     piece_chars: int | None,
-    item_chars: int | None,
+    split_chars: int | None,
 ) -> list[str]:
     """What is sent for one non-blank text: itself, or the pieces it is cut into."""
     tokens = estimate_tokens(text)
@@ -249,7 +253,11 @@ def _parts(
     if tokens > context or over_string:
         if long_text == "error":
             if over_string:
-                size = f"{length} characters, over the {spec.max_string_chars} that"
+                counted = "" if length == len(text) else f" ({len(text)} characters)"
+                size = (
+                    f"{length} UTF-16 code units{counted}, as the gateway counts (an emoji "
+                    f"counts 2), over the {spec.max_string_chars} that"
+                )
             else:
                 size = (
                     f"about {tokens} tokens (counted conservatively at {BYTES_PER_TOKEN} bytes "
@@ -264,8 +272,8 @@ def _parts(
             return split_text(text, context, piece_chars)
         text = split_text(text, context, spec.max_string_chars)[0]
         length = utf16_length(text)
-    if item_chars is not None and length > item_chars:
-        return split_text(text, context, item_chars)
+    if split_chars is not None and length > split_chars:
+        return split_text(text, context, split_chars)
     return [text]
 
 

@@ -51,7 +51,9 @@ MAX_TEXT_SPLITS = 4
 _RETRY_STATUSES = frozenset({408, 409, 429})
 _TOO_MANY_INPUTS = re.compile(
     r"too many inputs|batch size|inputs per request|number of inputs|array too long|"
-    r"at most \d+ (inputs|texts|items)",
+    r"at most \d+ (inputs|texts|items)|"
+    # The gateway's schema check, when a list has more items than the model's schema allows.
+    r"must contain at most \d+ element",
     re.IGNORECASE,
 )
 _TOO_MANY_TOKENS = re.compile(
@@ -210,6 +212,17 @@ class CallSettings:
     throttle: Throttle
     timeout: httpx.Timeout
     model: str = ""
+    blank_texts: tuple[int, ...] = ()
+    """Every empty or whitespace-only text of the call: they share one stand-in piece, owned by
+    the first of them."""
+
+    def texts_of(self, owners: Sequence[int]) -> list[int]:
+        """The input positions a request carried: its pieces' owners, and every blank text when
+        it carried their shared stand-in."""
+        named = set(owners)
+        if self.blank_texts and self.blank_texts[0] in named:
+            named.update(self.blank_texts)
+        return sorted(named)
 
     def request(self, pieces: Sequence[str]) -> httpx.Request:
         body = dict(self.body)
@@ -266,7 +279,7 @@ def batch_flow(
                     outcome.content,
                     outcome.headers,
                     call.secret,
-                    owners,
+                    call.texts_of(owners),
                 )
                 kind = overflow_kind(status_error)
                 if kind is not None:

@@ -25,7 +25,7 @@ from ._batching import (
 )
 from ._gate import AsyncGate, SyncGate
 from ._response import Usage
-from ._schema import load_schema, violations
+from ._schema import field_violations, load_schema
 from ._transport import (
     BatchResult,
     CallSettings,
@@ -413,6 +413,7 @@ class EmbeddingsClient:
             throttle=self._throttle,
             timeout=self.timeout,
             model=name,
+            blank_texts=tuple(plan.blanks),
         )
         return _Call(name, plan, settings)
 
@@ -425,7 +426,7 @@ def check_body_fields(spec: ModelSpec, body: Mapping[str, Any]) -> None:
     """
     if spec.schema is None:
         return
-    problems = violations(load_schema(spec.schema), {**body, "input": "x"})
+    problems = field_violations(load_schema(spec.schema), body)
     if problems:
         msg = (
             f"this request would break model {spec.name!r}'s published request schema "

@@ -315,3 +315,28 @@ def test_a_text_the_gateway_calls_too_long_is_split_not_failed() -> None:
     assert len(result.vectors) == 3
     assert result.vectors[0] == pytest.approx(embedding_for("short one", "voyage-2"), abs=1e-6)
     assert all(utf16_length(text) <= 800 for text in sent)
+
+
+def test_a_400_names_every_blank_text_that_shared_the_stand_in() -> None:
+    with Emulator() as api:
+        api.fail_next(400, message="Body validation error!\nString must be longer at input.1")
+        client = EmbeddingsClient(api_key=api.api_key, base_url=api.base_url)
+        with pytest.raises(BadRequestError) as info:
+            client.embed(["a", "", "b", "   "], model="voyage-2")
+    assert info.value.indices == (0, 1, 2, 3)
+
+
+def test_a_list_over_the_schema_item_count_is_halved_not_failed() -> None:
+    message = "Body validation error!\nArray must contain at most 2 element(s) at input"
+    with Emulator() as api:
+        api.fail_next(400, message=message)
+        client = EmbeddingsClient(api_key=api.api_key, base_url=api.base_url)
+        result = client.embed(["one", "two", "three", "four"], model="voyage-2")
+        sizes = [len(record.inputs) for record in api.requests]
+    assert sizes == [4, 2, 2]
+    assert result.vectors[3] == pytest.approx(embedding_for("four", "voyage-2"), abs=1e-6)
+
+
+def test_the_long_text_error_counts_as_the_gateway_counts_and_says_so() -> None:
+    with pytest.raises(InputTooLongError, match=r"8002 UTF-16 code units \(4001 characters\)"):
+        FakeAPI().client().embed([EMOJI * 4001], model="voyage-2", long_text="error")
