@@ -158,8 +158,10 @@ def test_a_warning_from_a_call_handed_to_a_thread_points_at_the_call_not_at_thre
     from fakes import FakeAPI
 
     client = FakeAPI().client()
-    with pytest.warns(ModelStatusWarning) as caught:
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            pool.submit(client.embed, ["x"], model="BAAI/bge-large-en-v1.5").result()
+    with (
+        pytest.warns(ModelStatusWarning) as caught,
+        concurrent.futures.ThreadPoolExecutor(1) as pool,
+    ):
+        pool.submit(client.embed, ["x"], model="BAAI/bge-large-en-v1.5").result()
     assert "threading" not in caught[0].filename
     assert caught[0].filename.endswith(("client.py", __file__))
