@@ -22,29 +22,24 @@ from pydantic import (
     InstanceOf,
     PrivateAttr,
     SecretStr,
+    field_validator,
     model_validator,
 )
 from typing_extensions import Self
 
-from aimlapi_embeddings import EmbeddingsClient, LongText, get_model_spec
+from aimlapi_embeddings import EmbeddingsClient, LongText, _arguments, get_model_spec
 from aimlapi_embeddings.client import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MODEL,
     DEFAULT_TIMEOUT,
     ProgressCallback,
-    resolve_api_key,
+    api_key_secret,
     resolve_base_url,
 )
 from aimlapi_embeddings.models import InputRole, warn_about_model
 
 __all__ = ["AimlapiEmbeddings"]
-
-# Request fields the core sets itself (per model, per call, per role); a model_kwargs entry would
-# silently override them, e.g. send a query with the document task type, or decode base64 as floats.
-_RESERVED_REQUEST_FIELDS = frozenset(
-    {"model", "input", "dimensions", "encoding_format", "input_type", "task_type"}
-)
 
 # Argument names besides the fields: a model_kwargs entry by one of these names is a mistake.
 _OLD_ARGUMENT_NAMES = frozenset(
@@ -104,7 +99,8 @@ class AimlapiEmbeddings(Serializable, Embeddings):
             Defaults to `AIMLAPI_BASE_URL`, then `AIMLAPI_API_BASE`, then
             `https://api.aimlapi.com/v1` (alias `aimlapi_api_base`).
         max_concurrency: int
-            Requests of one call in flight at once, sync and async.
+            Requests in flight at once for this instance: all its threads, tasks and event
+            loops together, sync and async.
         max_retries: int
             Retries of a failed request (429, 5xx, timeouts, dropped connections).
         timeout: float | httpx.Timeout | None
@@ -163,7 +159,10 @@ class AimlapiEmbeddings(Serializable, Embeddings):
         description="Most texts per request; None lets the client choose within model limits.",
     )
     max_concurrency: int = Field(
-        default=DEFAULT_MAX_CONCURRENCY, ge=1, description="Requests in flight per call."
+        default=DEFAULT_MAX_CONCURRENCY,
+        ge=1,
+        description="Requests in flight at once for the whole instance (all threads, tasks and "
+        "event loops).",
     )
     max_retries: int = Field(
         default=DEFAULT_MAX_RETRIES, ge=0, description="Retries per failed request."
@@ -221,6 +220,47 @@ class AimlapiEmbeddings(Serializable, Embeddings):
         return {"aimlapi_api_key": "AIMLAPI_API_KEY"}
 
     # -- validation: every configuration mistake surfaces here, before any request --------------
+    # Each argument goes through the core's own check (aimlapi_embeddings._arguments), so a bad
+    # value is the same error here as in EmbeddingsClient: no bool for an int, no "8" for 8.
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _check_model(cls, value: object) -> object:
+        return _arguments.model(value)
+
+    @field_validator("dimensions", mode="before")
+    @classmethod
+    def _check_dimensions(cls, value: object) -> int | None:
+        return _arguments.dimensions(value)
+
+    @field_validator("batch_size", mode="before")
+    @classmethod
+    def _check_batch_size(cls, value: object) -> int | None:
+        return _arguments.optional_integer("batch_size", value, minimum=1)
+
+    @field_validator("max_concurrency", mode="before")
+    @classmethod
+    def _check_max_concurrency(cls, value: object) -> int:
+        return _arguments.integer("max_concurrency", value, minimum=1)
+
+    @field_validator("max_retries", mode="before")
+    @classmethod
+    def _check_max_retries(cls, value: object) -> int:
+        return _arguments.integer("max_retries", value, minimum=0)
+
+    @field_validator("timeout", mode="before")
+    @classmethod
+    def _check_timeout(cls, value: object) -> object:
+        # None keeps its meaning here: the default timeout, not none at all. The value itself
+        # is kept (a number serialises, an httpx.Timeout would not).
+        if value is not None:
+            _arguments.timeout(value)
+        return value
+
+    @field_validator("default_headers", mode="before")
+    @classmethod
+    def _check_default_headers(cls, value: object) -> dict[str, str] | None:
+        return None if value is None else _arguments.default_headers(value)
 
     @model_validator(mode="after")
     def _validate_configuration(self) -> Self:
@@ -231,8 +271,8 @@ class AimlapiEmbeddings(Serializable, Embeddings):
         if self.show_progress_bar:
             _tqdm_class()
         # Resolve the environment now, so the object says what it will use and a dump carries it.
-        key = self.aimlapi_api_key.get_secret_value() if self.aimlapi_api_key else None
-        self.aimlapi_api_key = SecretStr(resolve_api_key(key))
+        # (No local variable holds the key: a traceback that prints locals would show it.)
+        self.aimlapi_api_key = SecretStr(api_key_secret(self.aimlapi_api_key).reveal())
         self.base_url = resolve_base_url(self.base_url)
         self._core()  # the core checks the URL scheme and the limits; no network I/O
         return self
@@ -240,14 +280,16 @@ class AimlapiEmbeddings(Serializable, Embeddings):
     def _check_model_kwargs(self) -> None:
         arguments = set(type(self).model_fields) | _OLD_ARGUMENT_NAMES
         for key in self.model_kwargs:
-            if key in _RESERVED_REQUEST_FIELDS:
-                msg = f"model_kwargs may not set {key!r}: the client sets it per model and per call"
-                if key in arguments:
-                    msg += f"; pass {key}=... to AimlapiEmbeddings instead"
-                raise ValueError(msg)
-            if key in arguments:
+            if key in arguments and key not in _arguments.RESERVED_REQUEST_FIELDS:
                 msg = f"{key!r} is an AimlapiEmbeddings argument; pass {key}=..., not model_kwargs"
                 raise ValueError(msg)
+            if key in arguments:
+                msg = (
+                    f"model_kwargs may not set {key!r}: the client sets it per model and per "
+                    f"call; pass {key}=... to AimlapiEmbeddings instead"
+                )
+                raise ValueError(msg)
+        self.model_kwargs = _arguments.extra_body(self.model_kwargs, name="model_kwargs")
 
     # -- the core client -------------------------------------------------------------------------
 
@@ -266,9 +308,7 @@ class AimlapiEmbeddings(Serializable, Embeddings):
     def _core(self) -> EmbeddingsClient:
         settings = self._settings()
         if self._client is None or settings != self._client_settings:
-            key: SecretStr | None = settings["api_key"]
-            options = {**settings, "api_key": key.get_secret_value() if key else None}
-            self._client = EmbeddingsClient(**options)
+            self._client = EmbeddingsClient(**settings)  # the key stays a SecretStr
             self._client_settings = settings
         return self._client
 

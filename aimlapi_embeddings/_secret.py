@@ -1,0 +1,169 @@
+"""The API key: kept out of sight, put on a request only as it is sent, cut from all servers say.
+
+`Secret` holds the key; its repr is stars, so `vars()`, debuggers and tracebacks that print
+local variables (pytest --showlocals, Sentry, rich) show stars. No settings object, closure or
+local variable of this package holds the key or the Authorization header: `BearerAuth` writes
+the header while httpx sends the request.
+
+A server may echo a request back: in its message, a field, a header, the reason phrase, escaped
+as JSON (`\\/`, `\\u0041`), percent-encoded, as HTML entities or inside base64. `Secret.redact`
+removes every one of those forms. It runs over a whole text before anything cuts it short, so no
+piece of the key survives a cut.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+import weakref
+from collections.abc import Generator
+
+import httpx
+
+REDACTED = "***"
+
+# What a key may contain: printable ASCII without spaces, quotes or backslashes. Anything else is
+# a paste accident (quotes copied along, a line break, a typographic quote from a document) that
+# would fail later, inside httpx, with an error that repeats the header and so the key.
+_KEY_CHARACTERS = frozenset(chr(code) for code in range(0x21, 0x7F)) - frozenset("\"'\\`")
+
+
+def _describe_character(char: str) -> str:
+    if char == " ":
+        return "a space"
+    if char in "\r\n":
+        return "a line break"
+    if char in "\"'`\u2018\u2019\u201c\u201d":
+        return f"a quote (U+{ord(char):04X})"
+    if char == "\\":
+        return "a backslash"
+    if not char.isprintable():
+        return f"a control character (U+{ord(char):04X})"
+    return f"a non-ASCII character (U+{ord(char):04X})"
+
+
+def _character_forms(char: str) -> str:
+    """A regex for one character of the key in every way a server may have escaped it."""
+    code = ord(char)
+    forms = [
+        re.escape(char),
+        rf"\\u{code:04x}",  # JSON
+        f"%{code:02x}",  # URL
+        f"&#0*{code};",  # HTML, decimal and hex
+        f"&#x0*{code:x};",
+    ]
+    if char == "/":
+        forms.append(r"\\/")  # JSON may escape the slash
+    if char == "&":
+        forms.append("&amp;")
+    return "(?:" + "|".join(forms) + ")"
+
+
+def _base64_forms(key: bytes) -> list[str]:
+    """The characters of base64(… key …) that depend on the key alone, at each of 3 alignments."""
+    forms = []
+    for offset in range(3):
+        encoded = base64.b64encode(bytes(offset) + key + bytes(3)).decode("ascii")
+        first = -(-8 * offset // 6)  # the first character made of key bits only
+        last = 8 * (offset + len(key)) // 6  # one past the last
+        core = encoded[first:last]
+        forms += [re.escape(core), re.escape(core.replace("+", "-").replace("/", "_"))]
+    return forms
+
+
+class Secret:
+    """The API key. `repr()` and `str()` are stars; `reveal()` is for the Authorization header."""
+
+    __slots__ = ("__weakref__", "_pattern", "_value")
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+        self._pattern: re.Pattern[str] | None = None
+        _LIVE.add(self)
+
+    def __repr__(self) -> str:
+        return "'**********'"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> tuple[type[Secret], tuple[str]]:
+        # Pickled with its value: a client sent to another process (Ray, multiprocessing) must
+        # be able to authenticate there.
+        return (Secret, (self._value,))
+
+    def reveal(self) -> str:
+        return self._value
+
+    def problem(self) -> str | None:
+        """Why this key cannot be sent in an HTTP header, without repeating it; None if it can."""
+        for position, char in enumerate(self._value):
+            if char not in _KEY_CHARACTERS:
+                return (
+                    f"the API key has {_describe_character(char)} at position {position}: keys "
+                    "are printable ASCII without spaces or quotes. Was it pasted with its quotes "
+                    "or a line break?"
+                )
+        return None
+
+    def redact(self, text: str) -> str:
+        """`text` with every echo of the key replaced by stars."""
+        if not self._value:
+            return text
+        if self._pattern is None:
+            forms = ["".join(_character_forms(char) for char in self._value)]
+            forms += _base64_forms(self._value.encode("utf-8"))
+            self._pattern = re.compile("|".join(forms), re.IGNORECASE)
+        return self._pattern.sub(REDACTED, text)
+
+
+def redact(text: str, secret: Secret | None) -> str:
+    return text if secret is None else secret.redact(text)
+
+
+class BearerAuth(httpx.Auth):
+    """Puts `Authorization: Bearer <key>` on each request as httpx sends it."""
+
+    def __init__(self, secret: Secret) -> None:
+        self._secret = secret
+
+    def __repr__(self) -> str:
+        return f"BearerAuth({self._secret!r})"
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        request.headers["Authorization"] = "Bearer " + self._secret.reveal()
+        yield request
+
+
+# ---- logs of the libraries below us -------------------------------------------------------------
+
+# Every key in use in this process, for the log filter below.
+_LIVE: weakref.WeakSet[Secret] = weakref.WeakSet()
+
+# httpx logs every answer's reason phrase at INFO; httpcore logs response headers at DEBUG. A
+# server that echoes the key there would put it in the application's logs.
+_LIBRARY_LOGGERS = (
+    "httpx",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+)
+
+
+class _RedactingFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        secrets = list(_LIVE)
+        if secrets:
+            message = cleaned = record.getMessage()
+            for secret in secrets:
+                cleaned = secret.redact(cleaned)
+            if cleaned != message:
+                record.msg, record.args = cleaned, ()
+        return True
+
+
+_FILTER = _RedactingFilter()
+for _name in _LIBRARY_LOGGERS:
+    logging.getLogger(_name).addFilter(_FILTER)
