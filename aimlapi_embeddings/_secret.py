@@ -46,15 +46,17 @@ def _describe_character(char: str) -> str:
 def _character_forms(char: str) -> str:
     """A regex for one character of the key in every way a server may have escaped it."""
     code = ord(char)
+    # A JSON escape may itself be escaped again: a Python repr of it (in a log line) doubles
+    # the backslash.
     forms = [
         re.escape(char),
-        rf"\\u{code:04x}",  # JSON
+        rf"\\+u{code:04x}",  # JSON
         f"%{code:02x}",  # URL
         f"&#0*{code};",  # HTML, decimal and hex
         f"&#x0*{code:x};",
     ]
     if char == "/":
-        forms.append(r"\\/")  # JSON may escape the slash
+        forms.append(r"\\+/")  # JSON may escape the slash
     if char == "&":
         forms.append("&amp;")
     return "(?:" + "|".join(forms) + ")"

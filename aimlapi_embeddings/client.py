@@ -240,9 +240,12 @@ class EmbeddingsClient:
         self._setup()
 
     def __repr__(self) -> str:
+        # From __dict__: a traceback that prints locals shows a half-built client too.
+        settings = self.__dict__
         return (
-            f"EmbeddingsClient(base_url={self.base_url!r}, api_key='**********', "
-            f"max_concurrency={self.max_concurrency}, max_retries={self.max_retries})"
+            f"EmbeddingsClient(base_url={settings.get('base_url')!r}, api_key='**********', "
+            f"max_concurrency={settings.get('max_concurrency')}, "
+            f"max_retries={settings.get('max_retries')})"
         )
 
     # -- connection pools ------------------------------------------------------------------------

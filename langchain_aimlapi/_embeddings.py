@@ -204,6 +204,15 @@ class AimlapiEmbeddings(Serializable, Embeddings):
     _client: EmbeddingsClient | None = PrivateAttr(default=None)
     _client_settings: dict[str, Any] | None = PrivateAttr(default=None)
 
+    def __init__(self, **kwargs: Any) -> None:
+        # A key given as a str is wrapped before it goes any further: the frames of pydantic's
+        # and LangChain's __init__ keep their arguments as locals, which tracebacks that print
+        # locals (pytest --showlocals, Sentry, rich) would show on any configuration error.
+        for name in ("api_key", "aimlapi_api_key"):
+            if isinstance(kwargs.get(name), str):
+                kwargs[name] = SecretStr(kwargs[name])
+        super().__init__(**kwargs)
+
     # -- LangChain serialization -----------------------------------------------------------------
 
     @classmethod

@@ -161,7 +161,11 @@ def embeddings(request: Request, width: int | None = None) -> dict[str, Any]:
         for index, text in enumerate(request.texts)
     ]
     tokens = len(data)
-    return {"object": "list", "data": data, "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+    return {
+        "object": "list",
+        "data": data,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
 
 
 def answer_embeddings(request: Request, connection: Connection) -> None:

@@ -20,11 +20,11 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from fakes import vector_for
 from hostile import Connection, HostileServer, Request, answer_embeddings, embeddings
 from llama_index.core.async_utils import asyncio_run
 
 from aimlapi_embeddings import EmbeddingsClient
-from fakes import vector_for
 from llama_index_aimlapi import AimlapiEmbedding
 
 KEY = "aiml-sk-processes-5Gq8Rt2Yw"
@@ -235,8 +235,7 @@ def test_llama_index_asyncio_run_in_a_running_loop_leaves_no_connection_open() -
         async def in_a_notebook() -> list[list[float]]:
             # A running loop, as in Jupyter: asyncio_run takes its thread path.
             return [
-                asyncio_run(embedding.aget_text_embedding_batch([f"text {i}"]))[0]
-                for i in range(6)
+                asyncio_run(embedding.aget_text_embedding_batch([f"text {i}"]))[0] for i in range(6)
             ]
 
         gc.disable()  # the collector must not be what closes them
