@@ -54,11 +54,11 @@ MAX_PACING_INTERVAL = 0.1
 # count and the server's disagree for a reason that splitting will not fix.
 MAX_TEXT_SPLITS = 4
 # The size cap of an answer, from the largest valid one: a number in JSON takes at most 24
-# characters ("-2.2250738585072014e-308"), 40 with a separator and a pretty-printer's indent;
+# characters ("-2.2250738585072014e-308"), 48 with a separator and a pretty-printer's indent;
 # each vector adds its object ("index", "object", "embedding"), and the envelope its usage. The
-# largest valid answer, 2048 inputs of 3072 floats, is about 150 MB as JSON; its cap is 252 MB.
-# One text's answer is capped near 1 MB.
-BYTES_PER_NUMBER = 40
+# largest valid answer, 2048 inputs of 3072 floats, is about 150 MB as JSON; its cap is 302 MB.
+# One text's answer is capped at 0.2 MB (3072 wide) to 0.5 MB (width unknown).
+BYTES_PER_NUMBER = 48
 BYTES_PER_VECTOR = 200
 ANSWER_ENVELOPE = 64 * 1024
 # The width assumed for a model whose width is not known in advance.

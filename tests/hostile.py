@@ -10,6 +10,7 @@ a bound, so a client that misbehaves fails a test instead of hanging it.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import select
 import socket
@@ -222,10 +223,8 @@ class HostileServer:
         self._listener.close()
         with self._lock:
             for connection in self._open:
-                try:
+                with contextlib.suppress(OSError):
                     connection.sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
         for thread in list(self._threads):
             thread.join(timeout=5)
 

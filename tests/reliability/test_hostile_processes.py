@@ -214,8 +214,7 @@ def test_aclose_from_another_task_lets_an_async_call_in_flight_finish() -> None:
             call = asyncio.ensure_future(
                 client.aembed(["first", "second"], model=MODEL, dimensions=DIMS, batch_size=1)
             )
-            while not server.requests:
-                await asyncio.sleep(0.01)
+            assert await asyncio.to_thread(server.wait_for, lambda: bool(server.requests))
             await client.aclose()
             release.set()
             result = await asyncio.wait_for(call, 10)
