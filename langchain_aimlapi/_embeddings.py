@@ -271,24 +271,11 @@ class AimlapiEmbeddings(Serializable, Embeddings):
     def _check_default_headers(cls, value: object) -> dict[str, str] | None:
         return None if value is None else _arguments.default_headers(value)
 
-    @model_validator(mode="after")
-    def _validate_configuration(self) -> Self:
-        spec = get_model_spec(self.model)
-        warn_about_model(spec)
-        spec.check_dimensions(self.dimensions)
-        self._check_model_kwargs()
-        if self.show_progress_bar:
-            _tqdm_class()
-        # Resolve the environment now, so the object says what it will use and a dump carries it.
-        # (No local variable holds the key: a traceback that prints locals would show it.)
-        self.aimlapi_api_key = SecretStr(api_key_secret(self.aimlapi_api_key).reveal())
-        self.base_url = resolve_base_url(self.base_url)
-        self._core()  # the core checks the URL scheme and the limits; no network I/O
-        return self
-
-    def _check_model_kwargs(self) -> None:
-        arguments = set(type(self).model_fields) | _OLD_ARGUMENT_NAMES
-        for key in self.model_kwargs:
+    @field_validator("model_kwargs", mode="before")
+    @classmethod
+    def _check_model_kwargs(cls, value: object) -> dict[str, Any]:
+        arguments = set(cls.model_fields) | _OLD_ARGUMENT_NAMES
+        for key in value if isinstance(value, dict) else ():
             if key in arguments and key not in _arguments.RESERVED_REQUEST_FIELDS:
                 msg = f"{key!r} is an AimlapiEmbeddings argument; pass {key}=..., not model_kwargs"
                 raise ValueError(msg)
@@ -298,7 +285,21 @@ class AimlapiEmbeddings(Serializable, Embeddings):
                     f"call; pass {key}=... to AimlapiEmbeddings instead"
                 )
                 raise ValueError(msg)
-        self.model_kwargs = _arguments.extra_body(self.model_kwargs, name="model_kwargs")
+        return _arguments.extra_body(value, name="model_kwargs")
+
+    @model_validator(mode="after")
+    def _validate_configuration(self) -> Self:
+        spec = get_model_spec(self.model)
+        warn_about_model(spec)
+        spec.check_dimensions(self.dimensions)
+        if self.show_progress_bar:
+            _tqdm_class()
+        # Resolve the environment now, so the object says what it will use and a dump carries it.
+        # (No local variable holds the key: a traceback that prints locals would show it.)
+        self.aimlapi_api_key = SecretStr(api_key_secret(self.aimlapi_api_key).reveal())
+        self.base_url = resolve_base_url(self.base_url)
+        self._core()  # the core checks the URL scheme and the limits; no network I/O
+        return self
 
     # -- the core client -------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from fakes import vector_for
 from hostile import Connection, HostileServer, Request, embeddings
 
 from aimlapi_embeddings import (
@@ -23,7 +24,6 @@ from aimlapi_embeddings import (
     ModelSpec,
     ResponseError,
 )
-from fakes import vector_for
 
 KEY = "aiml-sk-answers-8d2e"
 RETRIES = 1
@@ -143,7 +143,7 @@ def test_finite_values_near_the_float_maximum_are_taken_as_they_are(shell: str) 
     assert result.vectors == [huge]
 
 
-# ---- a model whose width is not known in advance --------------------------------------------------
+# ---- a model whose width is not known in advance ---------------------------------------------
 
 ANY_WIDTH = ModelSpec(
     name="in-house-embedder",
