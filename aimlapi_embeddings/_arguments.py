@@ -91,10 +91,15 @@ def attempt_seconds(limits: httpx.Timeout) -> float | None:
 
 
 def model(value: object) -> str | ModelSpec:
-    if isinstance(value, ModelSpec):
-        return value
+    """A model id, or a ModelSpec describing a model the registry does not know."""
+    return value if isinstance(value, ModelSpec) else model_id(value, spec_too=True)
+
+
+def model_id(value: object, *, spec_too: bool = False) -> str:
+    """A model id (the adapters take ids only)."""
     if not isinstance(value, str):
-        msg = f"model must be a model id (str) or a ModelSpec, not {type(value).__name__}"
+        kinds = "a model id (str) or a ModelSpec" if spec_too else "a model id (str)"
+        msg = f"model must be {kinds}, not {type(value).__name__}"
         raise TypeError(msg)
     if not value.strip():
         msg = "model must be a model id such as 'text-embedding-3-small', not an empty string"

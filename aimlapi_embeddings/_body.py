@@ -25,21 +25,35 @@ ERROR_BODY_LIMIT = 64 * 1024
 _WBITS = {"gzip": 31, "x-gzip": 31, "deflate": 15}
 
 
+def _declared(content_length: str | None) -> int:
+    text = (content_length or "").strip()
+    return int(text) if text.isdigit() else 0
+
+
 class BodyReader:
     """Collects one answer's body; `feed` says whether it wants more, `body` ends it."""
 
-    def __init__(self, status: int, content_encoding: str | None, limit: int) -> None:
+    def __init__(
+        self,
+        status: int,
+        content_encoding: str | None,
+        limit: int,
+        content_length: str | None = None,
+    ) -> None:
         self._strict = status == 200
         self._limit = limit if self._strict else min(limit, ERROR_BODY_LIMIT)
         self._parts: list[bytes] = []
         self._size = 0
         self._done = False
+        self._raw_deflate_untried = True
         self._encoding = (content_encoding or "identity").strip().lower()
         self._inflater: zlib._Decompress | None = None
         if self._encoding in _WBITS:
             self._inflater = zlib.decompressobj(_WBITS[self._encoding])
         elif self._encoding != "identity":
             self._corrupt(f"is in {self._encoding!r}, an encoding the client did not ask for")
+        elif self._strict and _declared(content_length) > self._limit:
+            self._too_large()  # said so in advance: not a byte of it is read
 
     def feed(self, chunk: bytes) -> bool:
         """Take the next raw chunk; False once the rest of the body is not wanted."""
@@ -54,8 +68,14 @@ class BodyReader:
                 # At most one byte over the room left: enough to know the body is too large.
                 decoded = self._inflater.decompress(data, self._limit - self._size + 1)
             except zlib.error:
+                if self._encoding == "deflate" and self._raw_deflate_untried:
+                    # "deflate" without its zlib wrapper, as some servers send it.
+                    self._raw_deflate_untried = False
+                    self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+                    continue
                 self._corrupt(f"does not match its Content-Encoding ({self._encoding})")
                 return False
+            self._raw_deflate_untried = False
             data = self._inflater.unconsumed_tail
             self._keep(decoded)
         return not self._done
@@ -70,16 +90,19 @@ class BodyReader:
         room = self._limit - self._size
         if len(data) > room:
             if self._strict:
-                msg = (
-                    f"the API answered 200 with more than {self._limit:,} bytes, more than any "
-                    "valid answer to this request could take"
-                )
-                raise ResponseError(msg)
+                self._too_large()
             data = data[:room]
         self._parts.append(data)
         self._size += len(data)
         if self._size >= self._limit and not self._strict:
             self._done = True
+
+    def _too_large(self) -> None:
+        msg = (
+            f"the API answered 200 with more than {self._limit:,} bytes, more than any valid "
+            "answer to this request could take"
+        )
+        raise ResponseError(msg)
 
     def _corrupt(self, problem: str) -> None:
         if self._strict:

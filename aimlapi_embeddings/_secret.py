@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import logging
 import re
+import threading
 import weakref
 from collections.abc import Generator
 
@@ -62,6 +63,11 @@ def _character_forms(char: str) -> str:
     return "(?:" + "|".join(forms) + ")"
 
 
+# What a server may put between the characters of an echo to hide it from a plain search:
+# whitespace, NUL, zero-width and other invisible characters.
+_SEPARATORS = r"[\s\x00\u00ad\u200b-\u200f\u2060-\u2064\ufeff]*"
+
+
 def _base64_forms(key: bytes) -> list[str]:
     """The characters of base64(… key …) that depend on the key alone, at each of 3 alignments."""
     forms = []
@@ -82,7 +88,8 @@ class Secret:
     def __init__(self, value: str) -> None:
         self._value = value
         self._pattern: re.Pattern[str] | None = None
-        _LIVE.add(self)
+        with _LIVE_LOCK:
+            _LIVE.add(self)
 
     def __repr__(self) -> str:
         return "'**********'"
@@ -113,7 +120,7 @@ class Secret:
         if not self._value:
             return text
         if self._pattern is None:
-            forms = ["".join(_character_forms(char) for char in self._value)]
+            forms = [_SEPARATORS.join(_character_forms(char) for char in self._value)]
             forms += _base64_forms(self._value.encode("utf-8"))
             self._pattern = re.compile("|".join(forms), re.IGNORECASE)
         return self._pattern.sub(REDACTED, text)
@@ -133,14 +140,25 @@ class BearerAuth(httpx.Auth):
         return f"BearerAuth({self._secret!r})"
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
-        request.headers["Authorization"] = "Bearer " + self._secret.reveal()
-        yield request
+        # A copy goes out: the request the caller keeps (and retries) never holds the header.
+        yield httpx.Request(
+            request.method,
+            request.url,
+            headers=[*request.headers.multi_items(), ("Authorization", self._bearer())],
+            content=request.content,
+            extensions=request.extensions,
+        )
+
+    def _bearer(self) -> str:
+        return "Bearer " + self._secret.reveal()
 
 
 # ---- logs of the libraries below us -------------------------------------------------------------
 
-# Every key in use in this process, for the log filter below.
+# Every key in use in this process, for the log filter below. The lock keeps one thread's new
+# client from changing the set while another thread's log line reads it.
 _LIVE: weakref.WeakSet[Secret] = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()
 
 # httpx logs every answer's reason phrase at INFO; httpcore logs response headers at DEBUG. A
 # server that echoes the key there would put it in the application's logs.
@@ -156,10 +174,11 @@ _LIBRARY_LOGGERS = (
 
 class _RedactingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        secrets = list(_LIVE)
+        with _LIVE_LOCK:
+            secrets = {secret.reveal(): secret for secret in _LIVE}
         if secrets:
             message = cleaned = record.getMessage()
-            for secret in secrets:
+            for secret in secrets.values():
                 cleaned = secret.redact(cleaned)
             if cleaned != message:
                 record.msg, record.args = cleaned, ()

@@ -21,7 +21,7 @@ import threading
 import time
 from collections.abc import Callable, Generator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
@@ -247,8 +247,9 @@ class CallSettings:
     """Everything a batch flow needs; fixed for one embed() call."""
 
     url: str
-    headers: Mapping[str, str]
-    """Without Authorization: `BearerAuth` adds it as the request is sent."""
+    headers: Mapping[str, str] = field(repr=False)
+    """Without Authorization: `BearerAuth` adds it as the request is sent. Not in the repr:
+    `default_headers` may hold credentials of their own (a proxy's token)."""
     secret: Secret
     body: Mapping[str, Any]
     """Every field but `input`."""
@@ -404,8 +405,12 @@ def _reader(response: httpx.Response, step: Send) -> BodyReader:
         reader = BodyReader(response.status_code, None, step.max_bytes)
         reader.feed(response.content)
         return reader
-    encoding = response.headers.get("content-encoding")
-    return BodyReader(response.status_code, encoding, step.max_bytes)
+    return BodyReader(
+        response.status_code,
+        response.headers.get("content-encoding"),
+        step.max_bytes,
+        response.headers.get("content-length"),
+    )
 
 
 def _answer(response: httpx.Response, reader: BodyReader) -> Answer:

@@ -235,7 +235,7 @@ class AimlapiEmbeddings(Serializable, Embeddings):
     @field_validator("model", mode="before")
     @classmethod
     def _check_model(cls, value: object) -> object:
-        return _arguments.model(value)
+        return _arguments.model_id(value)
 
     @field_validator("dimensions", mode="before")
     @classmethod

@@ -203,7 +203,7 @@ class AimlapiEmbedding(BaseEmbedding):
             del api_key  # a traceback that prints locals shows the Secret from here on: stars
         model = _pick("model", model, "model_name", kwargs.pop("model_name", None))
         base_url = _pick("base_url", base_url, "api_base", api_base)
-        model = _arguments.model(DEFAULT_MODEL if model is None else model)
+        model = _arguments.model_id(DEFAULT_MODEL if model is None else model)
         spec = get_model_spec(model)
         # Surface mistakes where the object is made, not at the first embedding call.
         warn_about_model(spec)
@@ -247,7 +247,7 @@ class AimlapiEmbedding(BaseEmbedding):
     @field_validator("model_name", mode="before")
     @classmethod
     def _check_model(cls, value: object) -> object:
-        return _arguments.model(value)
+        return _arguments.model_id(value)
 
     @field_validator("dimensions", mode="before")
     @classmethod
