@@ -27,7 +27,7 @@ RESERVED_REQUEST_FIELDS = frozenset(
 )
 # Headers the client or httpx sets; the key goes in `api_key`, never in a header of its own.
 _RESERVED_HEADERS = frozenset(
-    {"authorization", "content-length", "transfer-encoding", "host", "accept-encoding"}
+    {"authorization", "content-length", "transfer-encoding", "accept-encoding"}
 )
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")

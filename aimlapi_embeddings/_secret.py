@@ -6,15 +6,17 @@ local variable of this package holds the key or the Authorization header: `Beare
 the header while httpx sends the request.
 
 A server may echo a request back: in its message, a field, a header, the reason phrase, escaped
-as JSON (`\\/`, `\\u0041`), percent-encoded, as HTML entities or inside base64. `Secret.redact`
-removes every one of those forms. It runs over a whole text before anything cuts it short, so no
-piece of the key survives a cut.
+as JSON (`\\/`, `\\u0041`), percent-encoded, as HTML entities or inside base64, or only in part
+(cut short, or masked in the middle). `Secret.redact` removes every one of those forms, and any
+run of `PIECE` or more characters of the key as it is. It runs over a whole text before anything
+cuts it short, so no piece of the key survives our own cuts either.
 """
 
 from __future__ import annotations
 
 import base64
 import logging
+import os
 import re
 import threading
 import weakref
@@ -23,6 +25,8 @@ from collections.abc import Generator
 import httpx
 
 REDACTED = "***"
+# A run of this many characters of the key, found as they are, is cut as if it were the key.
+PIECE = 8
 
 # What a key may contain: printable ASCII without spaces, quotes or backslashes. Anything else is
 # a paste accident (quotes copied along, a line break, a typographic quote from a document) that
@@ -52,7 +56,7 @@ def _character_forms(char: str) -> str:
     forms = [
         re.escape(char),
         rf"\\+u{code:04x}",  # JSON
-        f"%{code:02x}",  # URL
+        f"%(?:25)*{code:02x}",  # URL, also encoded twice or more
         f"&#0*{code};",  # HTML, decimal and hex
         f"&#x0*{code:x};",
     ]
@@ -123,7 +127,29 @@ class Secret:
             forms = [_SEPARATORS.join(_character_forms(char) for char in self._value)]
             forms += _base64_forms(self._value.encode("utf-8"))
             self._pattern = re.compile("|".join(forms), re.IGNORECASE)
-        return self._pattern.sub(REDACTED, text)
+        return self._cut_pieces(self._pattern.sub(REDACTED, text))
+
+    def _cut_pieces(self, text: str) -> str:
+        """`text` without any run of `PIECE` or more characters of the key."""
+        spans: list[tuple[int, int]] = []
+        for start in range(len(self._value) - PIECE + 1):
+            piece = self._value[start : start + PIECE]
+            found = text.find(piece)
+            while found != -1:
+                spans.append((found, found + PIECE))
+                found = text.find(piece, found + 1)
+        if not spans:
+            return text
+        kept: list[str] = []
+        end = 0
+        for span_start, span_end in sorted(spans):
+            if span_start > end:
+                kept += [text[end:span_start], REDACTED]
+            elif not kept:
+                kept.append(REDACTED)
+            end = max(end, span_end)
+        kept.append(text[end:])
+        return "".join(kept)
 
 
 def redact(text: str, secret: Secret | None) -> str:
@@ -184,6 +210,15 @@ class _RedactingFilter(logging.Filter):
                 record.msg, record.args = cleaned, ()
         return True
 
+
+def _after_fork_in_child() -> None:
+    # A thread of the parent that does not exist here may have held the lock at the fork.
+    global _LIVE_LOCK
+    _LIVE_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 _FILTER = _RedactingFilter()
 for _name in _LIBRARY_LOGGERS:

@@ -105,8 +105,20 @@ def test_the_key_is_cut_in_every_form_and_only_the_key(echo: str) -> None:
 
 
 def test_text_without_the_key_is_left_alone() -> None:
-    text = "aiml-sk/ is a prefix; 7Qv3 a piece; %2F a slash; \\u0061 an a"
+    text = "aiml-sk is a prefix; 7Qv3+Xz a piece; %2F a slash; \\u0061 an a"
     assert Secret(KEY).redact(text) == text
+
+
+@pytest.mark.parametrize(
+    ("echo", "left"),
+    [
+        (KEY[:12] + "...", "***..."),  # cut short by the server
+        (KEY[:8] + "..." + KEY[-8:], "***...***"),  # masked in the middle
+        (KEY[3:20], "***"),
+    ],
+)
+def test_a_run_of_eight_or_more_characters_of_the_key_is_cut(echo: str, left: str) -> None:
+    assert Secret(KEY).redact(echo) == left
 
 
 @pytest.mark.parametrize(
