@@ -13,7 +13,7 @@ import math
 import numbers
 import operator
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -182,3 +182,53 @@ def default_headers(value: object) -> dict[str, str]:
         msg = "default_headers names a header twice (header names ignore case)"
         raise ValueError(msg)
     return headers
+
+
+def max_concurrency(value: object) -> int:
+    return integer("max_concurrency", value, minimum=1)
+
+
+def max_retries(value: object) -> int:
+    return integer("max_retries", value, minimum=0)
+
+
+def batch_size(value: object) -> int | None:
+    return optional_integer("batch_size", value, minimum=1)
+
+
+def embed_batch_size(value: object) -> int:
+    return integer("embed_batch_size", value, minimum=1)
+
+
+def optional_default_headers(value: object) -> dict[str, str] | None:
+    return None if value is None else default_headers(value)
+
+
+def timeout_as_given(value: object) -> object:
+    """A valid timeout, kept as given (a number serialises where an httpx.Timeout would not);
+    None is the adapter's to read."""
+    if value is not None:
+        timeout(value)
+    return value
+
+
+# The check of each argument by the name the client or an adapter gives it: the adapters' field
+# validators call `check`, the client the functions themselves, so a bad value is the same
+# error in all three classes.
+_CHECKS: dict[str, Callable[[object], object]] = {
+    "model": model_id,
+    "model_name": model_id,
+    "dimensions": dimensions,
+    "batch_size": batch_size,
+    "embed_batch_size": embed_batch_size,
+    "max_concurrency": max_concurrency,
+    "max_retries": max_retries,
+    "timeout": timeout_as_given,
+    "default_headers": optional_default_headers,
+}
+CHECKED = frozenset(_CHECKS)
+
+
+def check(name: str, value: object) -> object:
+    """`value` checked as the argument `name` (one of `CHECKED`)."""
+    return _CHECKS[name](value)

@@ -154,7 +154,7 @@ def connection_error(
     httpcore hold the request's headers, and tracebacks that print locals would show them.
     """
     where = _address(url)
-    detail = redact(str(exc), secret)
+    detail = redact(str(exc), secret)[:300]
     error: APIConnectionError
     if isinstance(exc, httpx.TimeoutException):
         error = APITimeoutError(f"{where} did not answer in time ({type(exc).__name__}: {detail})")

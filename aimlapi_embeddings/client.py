@@ -206,8 +206,8 @@ class EmbeddingsClient:
             self._secret = api_key_secret(api_key)
         finally:
             del api_key  # from here on, a traceback's locals show the Secret: stars
-        self.max_retries = _arguments.integer("max_retries", max_retries, minimum=0)
-        self.max_concurrency = _arguments.integer("max_concurrency", max_concurrency, minimum=1)
+        self.max_retries = _arguments.max_retries(max_retries)
+        self.max_concurrency = _arguments.max_concurrency(max_concurrency)
         self.timeout = _arguments.timeout(timeout)
         self.default_headers = _arguments.default_headers(default_headers)
         self.base_url = resolve_base_url(base_url)
@@ -373,7 +373,7 @@ class EmbeddingsClient:
         """Everything decided before the first request: validation, rules, plan, request body."""
         model = _arguments.model(model)
         dimensions = _arguments.dimensions(dimensions)
-        batch_size = _arguments.optional_integer("batch_size", batch_size, minimum=1)
+        batch_size = _arguments.batch_size(batch_size)
         extra_body = _arguments.extra_body(extra_body)
         spec = model if isinstance(model, ModelSpec) else get_model_spec(model)
         warn_about_model(spec)

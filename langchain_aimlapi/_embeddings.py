@@ -22,6 +22,7 @@ from pydantic import (
     InstanceOf,
     PrivateAttr,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -232,44 +233,11 @@ class AimlapiEmbeddings(Serializable, Embeddings):
     # Each argument goes through the core's own check (aimlapi_embeddings._arguments), so a bad
     # value is the same error here as in EmbeddingsClient: no bool for an int, no "8" for 8.
 
-    @field_validator("model", mode="before")
+    @field_validator("*", mode="before")
     @classmethod
-    def _check_model(cls, value: object) -> object:
-        return _arguments.model_id(value)
-
-    @field_validator("dimensions", mode="before")
-    @classmethod
-    def _check_dimensions(cls, value: object) -> int | None:
-        return _arguments.dimensions(value)
-
-    @field_validator("batch_size", mode="before")
-    @classmethod
-    def _check_batch_size(cls, value: object) -> int | None:
-        return _arguments.optional_integer("batch_size", value, minimum=1)
-
-    @field_validator("max_concurrency", mode="before")
-    @classmethod
-    def _check_max_concurrency(cls, value: object) -> int:
-        return _arguments.integer("max_concurrency", value, minimum=1)
-
-    @field_validator("max_retries", mode="before")
-    @classmethod
-    def _check_max_retries(cls, value: object) -> int:
-        return _arguments.integer("max_retries", value, minimum=0)
-
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _check_timeout(cls, value: object) -> object:
-        # None keeps its meaning here: the default timeout, not none at all. The value itself
-        # is kept (a number serialises, an httpx.Timeout would not).
-        if value is not None:
-            _arguments.timeout(value)
-        return value
-
-    @field_validator("default_headers", mode="before")
-    @classmethod
-    def _check_default_headers(cls, value: object) -> dict[str, str] | None:
-        return None if value is None else _arguments.default_headers(value)
+    def _check_argument(cls, value: object, info: ValidationInfo) -> object:
+        name = str(info.field_name)
+        return _arguments.check(name, value) if name in _arguments.CHECKED else value
 
     @field_validator("model_kwargs", mode="before")
     @classmethod

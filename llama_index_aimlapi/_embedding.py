@@ -17,6 +17,7 @@ from llama_index.core.bridge.pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
+    ValidationInfo,
     field_serializer,
     field_validator,
 )
@@ -244,40 +245,13 @@ class AimlapiEmbedding(BaseEmbedding):
     # Each argument goes through the core's own check (aimlapi_embeddings._arguments), so a bad
     # value is the same error here as in EmbeddingsClient: no bool for an int, no "8" for 8.
 
-    @field_validator("model_name", mode="before")
+    @field_validator("*", mode="before")
     @classmethod
-    def _check_model(cls, value: object) -> object:
-        return _arguments.model_id(value)
-
-    @field_validator("dimensions", mode="before")
-    @classmethod
-    def _check_dimensions(cls, value: object) -> int | None:
-        return _arguments.dimensions(value)
-
-    @field_validator("embed_batch_size", mode="before")
-    @classmethod
-    def _check_embed_batch_size(cls, value: object) -> int:
-        return _arguments.integer("embed_batch_size", value, minimum=1)
-
-    @field_validator("max_concurrency", mode="before")
-    @classmethod
-    def _check_max_concurrency(cls, value: object) -> int:
-        return _arguments.integer("max_concurrency", value, minimum=1)
-
-    @field_validator("max_retries", mode="before")
-    @classmethod
-    def _check_max_retries(cls, value: object) -> int:
-        return _arguments.integer("max_retries", value, minimum=0)
-
-    @field_validator("timeout", mode="before")
-    @classmethod
-    def _check_timeout(cls, value: object) -> float:
-        return _arguments.seconds("timeout", value)
-
-    @field_validator("default_headers", mode="before")
-    @classmethod
-    def _check_default_headers(cls, value: object) -> dict[str, str]:
-        return _arguments.default_headers(value)
+    def _check_argument(cls, value: object, info: ValidationInfo) -> object:
+        name = str(info.field_name)
+        if name == "timeout":  # a float here, where the core also takes an httpx.Timeout
+            return _arguments.seconds("timeout", value)
+        return _arguments.check(name, value) if name in _arguments.CHECKED else value
 
     def close(self) -> None:
         """Close the pooled connections of sync calls; they reopen on the next call."""

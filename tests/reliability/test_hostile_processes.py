@@ -21,7 +21,14 @@ from typing import Any
 
 import pytest
 from fakes import vector_for
-from hostile import Connection, HostileServer, Request, answer_embeddings, embeddings
+from hostile import (
+    Connection,
+    Handler,
+    HostileServer,
+    Request,
+    answer_embeddings,
+    embeddings,
+)
 from llama_index.core.async_utils import asyncio_run
 
 from aimlapi_embeddings import EmbeddingsClient
@@ -44,6 +51,17 @@ def embed(client: EmbeddingsClient, texts: list[str], **options: Any) -> list[li
 
 def right(texts: list[str]) -> list[list[float]]:
     return [vector_for(text, DIMS) for text in texts]
+
+
+def holding(texts: list[str], release: threading.Event) -> Handler:
+    """A server that holds the request for `texts` until `release` and answers the rest."""
+
+    def answer(request: Request, connection: Connection) -> None:
+        if request.texts == texts:
+            connection.hold(release)
+        answer_embeddings(request, connection)
+
+    return answer
 
 
 def in_a_forked_child(work: Callable[[], object], timeout: float = 10.0) -> tuple[str, object]:
@@ -104,13 +122,7 @@ def test_a_forked_child_opens_its_own_connections_and_gets_its_own_vectors() -> 
 def test_a_child_forked_while_a_request_is_in_flight_does_not_hang() -> None:
     """The parent's slot in flight must not exist in the child (max_concurrency=1)."""
     release = threading.Event()
-
-    def hold_the_first(request: Request, connection: Connection) -> None:
-        if request.texts == ["held"]:
-            connection.hold(release)
-        answer_embeddings(request, connection)
-
-    with HostileServer(hold_the_first) as server:
+    with HostileServer(holding(["held"], release)) as server:
         client = client_for(server, max_concurrency=1)
         results: list[Any] = []
         parent = threading.Thread(target=lambda: results.append(embed(client, ["held"])))
@@ -171,13 +183,7 @@ def test_ctrl_c_in_a_sync_call_ends_its_requests_and_threads_at_once() -> None:
 
 def test_close_from_another_thread_lets_a_sync_call_in_flight_finish() -> None:
     release = threading.Event()
-
-    def hold_the_first(request: Request, connection: Connection) -> None:
-        if request.texts == ["first"]:
-            connection.hold(release)
-        answer_embeddings(request, connection)
-
-    with HostileServer(hold_the_first) as server:
+    with HostileServer(holding(["first"], release)) as server:
         client = client_for(server, max_concurrency=1)
         results: list[Any] = []
 
@@ -201,13 +207,7 @@ def test_close_from_another_thread_lets_a_sync_call_in_flight_finish() -> None:
 
 def test_aclose_from_another_task_lets_an_async_call_in_flight_finish() -> None:
     release = threading.Event()
-
-    def hold_the_first(request: Request, connection: Connection) -> None:
-        if request.texts == ["first"]:
-            connection.hold(release)
-        answer_embeddings(request, connection)
-
-    with HostileServer(hold_the_first) as server:
+    with HostileServer(holding(["first"], release)) as server:
         client = client_for(server, max_concurrency=1)
 
         async def scenario() -> list[list[float]]:

@@ -32,6 +32,7 @@ from aimlapi_embeddings import (
 )
 
 from .conftest import DIMS, ROUTES, Closer, build_target, make_route
+from .test_secrets import exception_texts
 
 # Distinctive; with "/" and "+" so that JSON and URL escaping change it.
 KEY = "aiml-sk/7Qv3+XzP9kLm2Tw8RbN4cYd6"
@@ -79,13 +80,7 @@ def locals_of_package_frames(error: BaseException) -> Iterator[tuple[str, str]]:
 
 
 def assert_no_leak(error: BaseException, where: str) -> None:
-    texts = {
-        "str": str(error),
-        "repr": repr(error),
-        "args": repr(error.args),
-        "attributes": repr(vars(error)),
-        "traceback": "".join(traceback.format_exception(error)),
-    }
+    texts = exception_texts(error)
     texts.update(locals_of_package_frames(error))
     for form, text in texts.items():
         found = leak_in(text)
