@@ -142,12 +142,13 @@ def overflow_kind(error: APIStatusError) -> str | None:
 def _address(url: httpx.URL) -> str:
     """host:port, without the path or query (which may carry tokens of their own)."""
     port = url.port or {"https": 443, "http": 80}.get(url.scheme)
-    return f"{url.host}:{port}"
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return f"{host}:{port}"
 
 
 def connection_error(
     exc: httpx.TransportError, url: httpx.URL, secret: Secret | None
-) -> AimlapiError:
+) -> APIConnectionError:
     """The error for a request that got no (whole) answer, naming the host it was sent to.
 
     The cause is a copy of httpx's exception without its traceback: the frames of httpx and
