@@ -36,6 +36,7 @@ __all__ = [
     "EmbeddingResult",
     "EmbeddingsClient",
     "Usage",
+    "api_key_secret",
     "resolve_api_key",
     "resolve_base_url",
 ]
