@@ -169,6 +169,21 @@ def connection_error(
     return error
 
 
+E = TypeVar("E", bound=BaseException)
+
+
+def detached(error: E) -> E:
+    """`error` without the frames it was raised in and the exception it was raised during.
+
+    Their local variables hold what the server sent (a body, a header), and tracebacks that
+    print locals (pytest --showlocals, Sentry, rich) walk the whole chain. The error is raised
+    again, afresh, where the flow decides to.
+    """
+    error.__traceback__ = None
+    error.__context__ = None
+    return error
+
+
 def deadline_error(url: httpx.URL, seconds: float) -> APITimeoutError:
     return APITimeoutError(f"{_address(url)} did not answer in time: not within {seconds:g} s")
 
@@ -310,8 +325,7 @@ def batch_flow(
                     )
                     call.width.agree(len(vectors[0]))
                 except ResponseError as exc:
-                    # Raised afresh below, without the parser's frames (which hold the body).
-                    error = exc.with_traceback(None)
+                    error = detached(exc)
                 else:
                     call.throttle.relax()
                     return vectors, usage
@@ -434,7 +448,7 @@ def exchange_sync(client: httpx.Client, step: Send, stop: threading.Event | None
     except httpx.TransportError as exc:
         return connection_error(exc, step.request.url, step.secret)
     except ResponseError as exc:  # the answer was too large or not in its encoding
-        return exc.with_traceback(None)
+        return detached(exc)
 
 
 async def _read_async(client: httpx.AsyncClient, step: Send) -> Answer:
@@ -460,7 +474,7 @@ async def exchange_async(client: httpx.AsyncClient, step: Send) -> Outcome:
     except httpx.TransportError as exc:
         return connection_error(exc, step.request.url, step.secret)
     except ResponseError as exc:
-        return exc.with_traceback(None)
+        return detached(exc)
 
 
 def drive_sync(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import socket
 import traceback
@@ -199,13 +200,21 @@ def echo_500(request: Request, connection: Connection) -> None:
 
 
 def echo_in_a_200(request: Request, connection: Connection) -> None:
+    """As many vectors as texts, each the header: the parser gets as far as decoding them."""
     header = request.headers["authorization"]
-    connection.answer(200, f'{{"data": [{{"index": 0, "embedding": "{header}"}}]}}'.encode())
+    data = [{"index": index, "embedding": header} for index in range(len(request.texts))]
+    connection.answer(200, json.dumps({"data": data}).encode())
+
+
+def echo_in_false_gzip(request: Request, connection: Connection) -> None:
+    header = request.headers["authorization"]
+    connection.answer(200, f"not gzip: {header}".encode(), headers={"content-encoding": "gzip"})
 
 
 LOCALS_CASES: dict[str, Callable[[Request, Connection], None] | None] = {
     "500 echoing the header": echo_500,
-    "200 echoing the header": echo_in_a_200,
+    "200 echoing the header as vectors": echo_in_a_200,
+    "200 echoing the header in false gzip": echo_in_false_gzip,
     "connection refused": None,
 }
 
