@@ -42,8 +42,9 @@ class BodyReader:
     ) -> None:
         self._strict = status == 200
         self._limit = limit if self._strict else min(limit, ERROR_BODY_LIMIT)
-        self._parts: list[bytes] = []
-        self._size = 0
+        # One buffer, not a list of chunks: a server sending a byte per packet would otherwise
+        # cost an object per byte.
+        self._buffer = bytearray()
         self._done = False
         self._raw_deflate_untried = True
         self._encoding = (content_encoding or "identity").strip().lower()
@@ -66,7 +67,7 @@ class BodyReader:
         while data and not self._done and not self._inflater.eof:
             try:
                 # At most one byte over the room left: enough to know the body is too large.
-                decoded = self._inflater.decompress(data, self._limit - self._size + 1)
+                decoded = self._inflater.decompress(data, self._limit - len(self._buffer) + 1)
             except zlib.error:
                 if self._encoding == "deflate" and self._raw_deflate_untried:
                     # "deflate" without its zlib wrapper, as some servers send it.
@@ -84,17 +85,16 @@ class BodyReader:
         """The decoded body (cut at the limit for an error answer)."""
         if self._inflater is not None and not self._done and not self._inflater.eof:
             self._corrupt(f"ends before its {self._encoding} stream does")
-        return b"".join(self._parts)
+        return bytes(self._buffer)
 
     def _keep(self, data: bytes) -> None:
-        room = self._limit - self._size
+        room = self._limit - len(self._buffer)
         if len(data) > room:
             if self._strict:
                 self._too_large()
             data = data[:room]
-        self._parts.append(data)
-        self._size += len(data)
-        if self._size >= self._limit and not self._strict:
+        self._buffer += data
+        if len(self._buffer) >= self._limit and not self._strict:
             self._done = True
 
     def _too_large(self) -> None:
@@ -109,4 +109,4 @@ class BodyReader:
             msg = f"the API answered 200 with a body that {problem}"
             raise ResponseError(msg)
         # An error answer without a readable body still has its status and reason phrase.
-        self._parts, self._size, self._done = [], 0, True
+        self._buffer, self._done = bytearray(), True
