@@ -81,11 +81,11 @@ class BodyReader:
             self._keep(decoded)
         return not self._done
 
-    def body(self) -> bytes:
+    def body(self) -> bytearray:
         """The decoded body (cut at the limit for an error answer)."""
         if self._inflater is not None and not self._done and not self._inflater.eof:
             self._corrupt(f"ends before its {self._encoding} stream does")
-        return bytes(self._buffer)
+        return self._buffer  # a bytearray parses as bytes do; no copy of a large answer
 
     def _keep(self, data: bytes) -> None:
         room = self._limit - len(self._buffer)

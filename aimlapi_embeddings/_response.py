@@ -90,6 +90,8 @@ def parse_usage(payload: Mapping[str, Any]) -> Usage:
 
 
 _LITTLE_ENDIAN = sys.byteorder == "little"
+Content = bytes | bytearray
+"""An answer's body, as the shells read it (a bytearray, not copied into bytes)."""
 # An error body nested deeper than this is kept as text: printing or copying it would recurse.
 MAX_BODY_DEPTH = 32
 # How much of a server's text goes into a message.
@@ -104,7 +106,7 @@ class Answer:
     status: int
     reason: str
     headers: Mapping[str, str]
-    body: bytes
+    body: Content
 
     def __repr__(self) -> str:
         # Never the reason phrase, headers or body: a traceback that prints locals prints this.
@@ -114,7 +116,7 @@ class Answer:
 _NOT_JSON = object()
 
 
-def _load_json(content: bytes) -> object:
+def _load_json(content: Content) -> object:
     try:
         return json.loads(content)
     except (ValueError, RecursionError):  # RecursionError: nested deeper than the stack
@@ -125,7 +127,7 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _text(content: bytes, secret: Secret | None, limit: int) -> str:
+def _text(content: Content, secret: Secret | None, limit: int) -> str:
     """A server's bytes as text: the key cut out of the whole, then shortened."""
     return _cut(redact(content.decode("utf-8", "replace"), secret).strip(), limit)
 
@@ -146,14 +148,20 @@ def _b64decode(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
 
 
-def _decode(embedding: object, position: int) -> list[float]:
-    """One embedding as floats: base64 float32 or a JSON array of numbers (not booleans)."""
+def _decode(embedding: object, position: int, *, booleans: bool) -> list[float]:
+    """One embedding as floats: base64 float32 or a JSON array of numbers (not booleans).
+
+    array("d") would take true for 1.0: if the answer has a `true` or a `false` anywhere
+    (`booleans`), the types of the numbers are checked too.
+    """
     if isinstance(embedding, str):
         try:
             raw = _b64decode(embedding)
         except (binascii.Error, ValueError):
+            raw = None
+        if raw is None:
             msg = f"data[{position}].embedding is not valid base64"
-            raise ResponseError(msg) from None
+            raise ResponseError(msg)
         if len(raw) % 4:
             msg = f"data[{position}].embedding decodes to {len(raw)} bytes, not float32s"
             raise ResponseError(msg)
@@ -163,18 +171,17 @@ def _decode(embedding: object, position: int) -> list[float]:
             floats.byteswap()
         return floats.tolist()
     if isinstance(embedding, list):
-        # One C-speed pass over the types: array("d") would take true for 1.0.
-        kinds = set(map(type, embedding))
-        if not kinds <= {float, int}:
-            found = "true or false" if bool in kinds else "a value that is not a number"
-            msg = f"data[{position}].embedding holds {found}"
+        if booleans and bool in set(map(type, embedding)):
+            msg = f"data[{position}].embedding holds true or false, not a number"
             raise ResponseError(msg)
         try:
-            # array() converts at C speed; tolist() gives plain floats.
+            # array() converts and checks at C speed; tolist() gives plain floats.
             return array("d", embedding).tolist()
+        except TypeError:
+            msg = f"data[{position}].embedding holds a value that is not a number"
         except OverflowError:
             msg = f"data[{position}].embedding holds a number too large for a float"
-            raise ResponseError(msg) from None
+        raise ResponseError(msg)
     msg = f"data[{position}].embedding is {type(embedding).__name__}, not a list or base64"
     raise ResponseError(msg)
 
@@ -186,7 +193,7 @@ def _all_finite(vector: list[float]) -> bool:
 
 
 def parse_embeddings(
-    content: bytes,
+    content: Content,
     expected_count: int,
     expected_width: int | None,
     *,
@@ -213,6 +220,7 @@ def parse_embeddings(
         raise ResponseError(msg)
     vectors: list[list[float] | None] = [None] * expected_count
     width = expected_width
+    booleans: bool | None = None  # found out, at C speed, at the first array of numbers
     for position, item in enumerate(data):
         if not isinstance(item, dict):
             msg = f"data[{position}] is {_describe(item, secret)}, not an object"
@@ -224,7 +232,10 @@ def parse_embeddings(
         if vectors[index] is not None:
             msg = f"data[{position}].index {index} appears twice"
             raise ResponseError(msg)
-        vector = _decode(item.get("embedding"), position)
+        embedding = item.get("embedding")
+        if booleans is None and isinstance(embedding, list):
+            booleans = b"true" in content or b"false" in content
+        vector = _decode(embedding, position, booleans=bool(booleans))
         if width is None:
             width = len(vector)
         if len(vector) != width or width == 0:
@@ -318,7 +329,9 @@ def _message_and_id(
     return text or None, None
 
 
-def server_message(content: bytes, secret: Secret | None = None) -> tuple[str, str | None, object]:
+def server_message(
+    content: Content, secret: Secret | None = None
+) -> tuple[str, str | None, object]:
     """The server's message, request id and parsed body (redacted), from either body shape."""
     parsed = _load_json(content)
     if parsed is _NOT_JSON or not _depth_at_most(parsed, MAX_BODY_DEPTH):
@@ -336,7 +349,7 @@ def server_message(content: bytes, secret: Secret | None = None) -> tuple[str, s
 def make_status_error(
     status_code: int,
     reason: str,
-    content: bytes,
+    content: Content,
     headers: Mapping[str, str],
     secret: Secret | None,
 ) -> APIStatusError:
