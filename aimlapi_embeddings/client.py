@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import os
 import weakref
@@ -158,6 +159,15 @@ def check_base_url(base_url: str, *, allow_insecure_http: bool) -> None:
         raise ValueError(msg)
 
 
+def _runs_an_event_loop() -> bool:
+    """Whether this thread is running an event loop (a sync call made from a coroutine)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 # Every client alive in this process, so that a forked child can give each fresh pools.
 _clients: weakref.WeakSet[EmbeddingsClient] = weakref.WeakSet()
 # What a forked child took over from its parent and must never touch (see _after_fork_in_child).
@@ -186,8 +196,10 @@ class EmbeddingsClient:
     """Embeds texts with any AI/ML API embedding model, batching, retrying and in parallel.
 
     Thread-safe; one instance serves many threads and event loops, and `max_concurrency` bounds
-    the requests in flight of all of them together. Picklable, deep-copyable and fork-safe: the
-    connection pools are rebuilt lazily in the copy or the child. Constructors do no network I/O.
+    the requests in flight of all of them together (a sync call made inside a running event
+    loop, which blocks that loop, is bounded on its own). Picklable, deep-copyable and
+    fork-safe: the connection pools are rebuilt lazily in the copy or the child. Constructors do
+    no network I/O.
     """
 
     def __init__(
@@ -332,8 +344,12 @@ class EmbeddingsClient:
         if not call.flows:
             return call.finish([])
         progress = call.progress(on_progress)
+        # On a thread that runs an event loop (Jupyter), this call blocks the loop, and the
+        # loop's own requests cannot end until it returns: waiting for their slots would wait
+        # forever. Such a call is bounded by max_concurrency on its own gate.
+        gate = Gate(self.max_concurrency) if _runs_an_event_loop() else self._gate
         with self._pools.client() as client:
-            results = run_sync(call.flows, client, self._gate, self.max_concurrency, progress)
+            results = run_sync(call.flows, client, gate, self.max_concurrency, progress)
         return call.finish(results)
 
     async def aembed(

@@ -283,3 +283,32 @@ def test_max_concurrency_bounds_the_whole_client_across_event_loops_and_threads(
     assert server.peak_in_flight == 2, (
         f"{server.peak_in_flight} requests in flight at once with max_concurrency=2"
     )
+
+
+def test_a_sync_call_inside_a_running_loop_does_not_wait_for_that_loops_own_requests() -> None:
+    """Jupyter: a background task holds every slot (max_concurrency=1) when a cell makes a sync
+    call on the loop's thread. The task cannot move while the call blocks the loop, so the call
+    must not wait for its slot."""
+
+    def slow(request: Request, connection: Connection) -> None:
+        time.sleep(0.1)
+        connection.answer(200, embeddings(request))
+
+    with HostileServer(slow) as server:
+        client = client_for(server, max_concurrency=1)
+        outcome: list[Any] = []
+
+        async def notebook() -> None:
+            background = asyncio.ensure_future(
+                client.aembed(["background"], model=MODEL, dimensions=DIMS)
+            )
+            await asyncio.to_thread(server.wait_for, lambda: len(server.requests) == 1)
+            outcome.append(embed(client, ["in the cell"]))  # blocks the loop, as a cell does
+            outcome.append((await background).vectors)
+
+        runner = threading.Thread(target=lambda: asyncio.run(notebook()), daemon=True)
+        runner.start()
+        runner.join(timeout=10)
+        assert not runner.is_alive(), "the sync call waits for a slot its own loop holds"
+        client.close()
+    assert outcome == [right(["in the cell"]), right(["background"])]
