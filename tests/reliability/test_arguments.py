@@ -129,10 +129,20 @@ def test_numpy_integers_are_ints(kind: str) -> None:
     with HostileServer() as server:
         for argument, value in numbers.items():
             assert attempt(kind, server, argument, value) == [vector_for("a text", 8)]
+        # Extra fields, numpy values included, to a model whose schema lets them through
+        # (Qwen's lists no closed set; OpenAI's refuses every unlisted field).
+        qwen = {"model": "alibaba/qwen-text-embedding-v3", "dimensions": 64}
+        extra = {"user": np.int64(5)}
+        if kind == "core":
+            with EmbeddingsClient(api_key=KEY, base_url=server.base_url) as client:
+                vectors = client.embed(["a text"], extra_body=extra, **qwen).vectors
+        elif kind == "langchain":
+            embeddings = AimlapiEmbeddings(
+                api_key=KEY, base_url=server.base_url, model_kwargs=extra, **qwen
+            )
+            vectors = embeddings.embed_documents(["a text"])
         if kind != "llama":
-            assert attempt(kind, server, "extra_body", {"user": np.int64(5)}) == [
-                vector_for("a text", 8)
-            ]
+            assert vectors == [vector_for("a text", 64)]
             assert server.requests[-1].json()["user"] == 5
 
 

@@ -354,4 +354,4 @@ def test_an_error_status_keeps_the_servers_request_id_and_status() -> None:
         client.close()
     assert info.value.status_code == 400
     assert info.value.request_id == "req-42"
-    assert str(info.value) == "400 OK: bad input (request id req-42)"
+    assert str(info.value) == "400 OK: bad input [in the request with texts[0]] (request id req-42)"
