@@ -61,6 +61,8 @@ class Connection:
         self._stopping = stopping
         self._buffer = b""
         self.sent = 0
+        self.before_send: Callable[[], None] = lambda: None
+        """The server's hook: a request stops counting as in flight when its answer starts."""
         sock.settimeout(_POLL)
 
     def _read_some(self, deadline: float) -> bytes:
@@ -99,6 +101,7 @@ class Connection:
     def send(self, data: bytes) -> None:
         if self._stopping.is_set():
             raise PeerGone
+        self.before_send()
         try:
             self.sock.settimeout(_LIMIT)
             self.sock.sendall(data)
@@ -252,11 +255,21 @@ class HostileServer:
                     self.requests.append(request)
                     self.in_flight += 1
                     self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+                # Settled as the answer starts, not once it is written: the client may have read
+                # it and sent its next request before this thread runs again.
+                settled = threading.Event()
+
+                def settle(settled: threading.Event = settled) -> None:
+                    with self._lock:
+                        if not settled.is_set():
+                            settled.set()
+                            self.in_flight -= 1
+
+                connection.before_send = settle
                 try:
                     self.handler(request, connection)
                 finally:
-                    with self._lock:
-                        self.in_flight -= 1
+                    settle()
         except PeerGone:
             pass
         finally:
