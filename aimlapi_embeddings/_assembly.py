@@ -18,7 +18,8 @@ from typing import Any, Literal, Protocol
 
 from ._batching import Plan, combine
 from ._extras import missing_extra
-from ._response import Usage, parse_embeddings
+from ._response import Content, Usage, parse_embeddings
+from ._secret import Secret
 
 Output = Literal["list", "numpy"]
 Row = Any
@@ -40,7 +41,7 @@ class Rows(Protocol):
     """An output format."""
 
     def parse(
-        self, content: bytes, expected_count: int, expected_width: int | None, *, secret: str
+        self, content: Content, count: int, width: int | None, *, secret: Secret | None
     ) -> tuple[list[Row], Usage]:
         """A 200's vectors in request order, checked as `parse_embeddings` checks them."""
 
@@ -67,9 +68,9 @@ class _ListSink:
 
 class _ListRows:
     def parse(
-        self, content: bytes, expected_count: int, expected_width: int | None, *, secret: str
+        self, content: Content, count: int, width: int | None, *, secret: Secret | None
     ) -> tuple[list[Row], Usage]:
-        return parse_embeddings(content, expected_count, expected_width, secret=secret)
+        return parse_embeddings(content, count, width, secret=secret)
 
     def combine(self, rows: Sequence[Row], weights: Sequence[float]) -> Row:
         return combine(rows, weights)

@@ -2,7 +2,7 @@
 
 Imported only when a call asks for numpy output (`_assembly.rows_for`); numpy is the [numpy]
 extra. Each answer is checked exactly as `_response.parse_embeddings` checks it, from the same
-`read_answer` and `decode_embedding`: base64 float32 goes from its bytes into the rows, JSON
+`read_embeddings` and `decode_embedding`: base64 float32 goes from its bytes into the rows, JSON
 numbers are converted once, from the array `decode_embedding` made of them.
 
 A text sent in pieces gets the same mean as with list output, computed in float64 in the same
@@ -18,24 +18,32 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ._errors import ResponseError
-from ._response import Usage, decode_embedding, not_finite, read_answer, wrong_width
+from ._response import (
+    Content,
+    Usage,
+    decode_embedding,
+    not_finite,
+    read_embeddings,
+    wrong_width,
+)
+from ._secret import Secret
 
 FloatArray = NDArray[np.float32]
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def parse_rows(
-    content: bytes, expected_count: int, expected_width: int | None, *, secret: str
+    content: Content, expected_count: int, expected_width: int | None, *, secret: Secret | None
 ) -> tuple[list[NDArray[np.floating]], Usage]:
     """A 200's vectors in request order as rows of one block: float32 from base64, else
     float64 (the values the list output has); checked for count, width, index and finiteness."""
-    answer = read_answer(content, expected_count, secret=secret)
+    embeddings = read_embeddings(content, expected_count, secret=secret)
     block: NDArray[np.floating] | None = None
     width = expected_width
-    for row, (embedding, position) in enumerate(
-        zip(answer.embeddings, answer.positions, strict=True)
+    for row, (value, position) in enumerate(
+        zip(embeddings.values, embeddings.positions, strict=True)
     ):
-        values = decode_embedding(embedding, position)
+        values = decode_embedding(value, position, booleans=embeddings.booleans)
         if width is None:
             width = len(values)
         if len(values) != width or width == 0:
@@ -48,14 +56,14 @@ def parse_rows(
     assert block is not None  # a request carries at least one input
     finite = np.isfinite(block).all(axis=1)
     if not finite.all():
-        raise not_finite(answer.positions[int(np.argmin(finite))])
+        raise not_finite(embeddings.positions[int(np.argmin(finite))])
     if block.dtype == np.float64:
         fits = (np.abs(block) <= _FLOAT32_MAX).all(axis=1)
         if not fits.all():
-            position = answer.positions[int(np.argmin(fits))]
+            position = embeddings.positions[int(np.argmin(fits))]
             msg = f"data[{position}].embedding holds a number too large for float32"
             raise ResponseError(msg)
-    return list(block), answer.usage
+    return list(block), embeddings.usage
 
 
 def combine_rows(
@@ -101,9 +109,9 @@ class _ArraySink:
 
 class _NumpyRows:
     def parse(
-        self, content: bytes, expected_count: int, expected_width: int | None, *, secret: str
+        self, content: Content, count: int, width: int | None, *, secret: Secret | None
     ) -> tuple[list[NDArray[np.floating]], Usage]:
-        return parse_rows(content, expected_count, expected_width, secret=secret)
+        return parse_rows(content, count, width, secret=secret)
 
     def combine(
         self, rows: Sequence[NDArray[np.floating]], weights: Sequence[float]

@@ -130,9 +130,10 @@ def test_unknown_model_warns_at_construction() -> None:
     assert embeddings.model == "my-new-embedder"
 
 
-def test_deprecated_model_warns_at_construction() -> None:
-    with pytest.warns(ModelStatusWarning, match="removed"):
-        make(model="BAAI/bge-base-en-v1.5")
+def test_removed_model_warns_at_construction_pointing_at_the_callers_line() -> None:
+    with pytest.warns(ModelStatusWarning, match="removed from AI/ML API on 2026-03-30") as caught:
+        AimlapiEmbeddings(model="BAAI/bge-base-en-v1.5", api_key=KEY)
+    assert caught[0].filename == __file__
 
 
 def test_active_model_does_not_warn() -> None:

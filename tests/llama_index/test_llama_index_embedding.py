@@ -108,9 +108,10 @@ def test_unknown_model_warns_at_construction() -> None:
     assert embedding.embed_batch_size == 8 * 128  # the generic rules' inputs per request
 
 
-def test_deprecated_model_warns_at_construction() -> None:
-    with pytest.warns(ModelStatusWarning, match="removed"):
+def test_removed_model_warns_at_construction_pointing_at_the_callers_line() -> None:
+    with pytest.warns(ModelStatusWarning, match="removed from AI/ML API on 2026-03-30") as caught:
         AimlapiEmbedding(api_key=API_KEY, model="BAAI/bge-base-en-v1.5")
+    assert caught[0].filename == __file__
 
 
 @pytest.mark.parametrize(
@@ -138,7 +139,7 @@ def test_embed_batch_size_bounds() -> None:
     assert AimlapiEmbedding(api_key=API_KEY, embed_batch_size=7).embed_batch_size == 7
     with pytest.raises(ValidationError, match="less than or equal to 2048"):
         AimlapiEmbedding(api_key=API_KEY, embed_batch_size=4096)
-    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+    with pytest.raises(ValidationError, match="must be >= 1"):
         AimlapiEmbedding(api_key=API_KEY, embed_batch_size=0)
 
 
@@ -367,7 +368,11 @@ SECRET = "sk-do-not-leak-4f1c9e"
 def test_the_key_is_in_no_serialised_form() -> None:
     embedding = AimlapiEmbedding(
         api_key=SECRET,
-        default_headers={"X-Trace": "trace-id", "X-Proxy-Token": SECRET, "Authorization": SECRET},
+        default_headers={
+            "X-Trace": "trace-id",
+            "X-Proxy-Token": SECRET,
+            "Proxy-Authorization": SECRET,
+        },
     )
     forms = [
         repr(embedding),

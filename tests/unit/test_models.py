@@ -138,3 +138,30 @@ def test_a_user_can_describe_a_model_with_a_spec() -> None:
         ModelSpec(
             name="bad", dimensions=1, context_tokens=0, max_inputs=1, max_tokens_per_request=1
         )
+
+
+def test_a_model_warning_points_at_the_callers_line() -> None:
+    from fakes import FakeAPI
+
+    client = FakeAPI().client()
+    with pytest.warns(ModelStatusWarning, match="removed from AI/ML API on 2026-02-12") as caught:
+        client.embed(["x"], model="BAAI/bge-large-en-v1.5")
+    assert caught[0].filename == __file__, f"the warning points at {caught[0].filename}"
+    with pytest.warns(UnknownModelWarning, match="not in aimlapi_embeddings' registry") as caught:
+        client.embed(["x"], model="someone/new-model")
+    assert caught[0].filename == __file__, f"the warning points at {caught[0].filename}"
+
+
+def test_a_warning_from_a_call_handed_to_a_thread_points_at_the_call_not_at_threading() -> None:
+    import concurrent.futures
+
+    from fakes import FakeAPI
+
+    client = FakeAPI().client()
+    with (
+        pytest.warns(ModelStatusWarning) as caught,
+        concurrent.futures.ThreadPoolExecutor(1) as pool,
+    ):
+        pool.submit(client.embed, ["x"], model="BAAI/bge-large-en-v1.5").result()
+    assert "threading" not in caught[0].filename
+    assert caught[0].filename.endswith(("client.py", __file__))

@@ -110,7 +110,7 @@ def test_numpy_output_refuses_what_list_output_refuses(
     with pytest.raises(ResponseError, match=problem) as listed:
         parse_embeddings(content, 2, width)
     with pytest.raises(ResponseError) as as_array:
-        parse_rows(content, 2, width, secret="")
+        parse_rows(content, 2, width, secret=None)
     assert str(as_array.value) == str(listed.value)
 
 
@@ -118,13 +118,13 @@ def test_a_number_too_large_for_float32_is_refused_not_made_infinite() -> None:
     content = body([{"index": 0, "embedding": [0.5, 1e39]}])
     assert parse_embeddings(content, 1, 2)[0] == [[0.5, 1e39]]  # a float64 list can hold it
     with pytest.raises(ResponseError, match=r"data\[0\].embedding holds a number too large"):
-        parse_rows(content, 1, 2, secret="")
+        parse_rows(content, 1, 2, secret=None)
 
 
 def test_base64_and_numbers_in_one_answer_keep_every_bit() -> None:
     raw = base64.b64encode(array("f", [0.5, -0.25]).tobytes()).decode()
     content = body([{"index": 0, "embedding": raw}, {"index": 1, "embedding": [0.1, 0.2]}])
-    rows, _ = parse_rows(content, 2, 2, secret="")
+    rows, _ = parse_rows(content, 2, 2, secret=None)
     assert [row.tolist() for row in rows] == parse_embeddings(content, 2, 2)[0]
 
 
