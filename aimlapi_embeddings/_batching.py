@@ -170,13 +170,14 @@ class Plan:
     piece_tokens: list[int]
     """The estimated tokens of each piece."""
     piece_owner: list[int]
-    """The index of the input text each piece belongs to (the first empty text for the stand-in)."""
+    """The index of the input text each piece belongs to: the first of the texts that share it."""
     batches: list[list[int]]
     """The pieces of each request, in increasing order; every piece is in exactly one."""
     spans: list[range]
     """For every input text, the pieces whose vectors make up its own."""
-    blanks: list[int]
-    """The empty and whitespace-only texts, which share one stand-in piece."""
+    copies: dict[int, list[int]]
+    """For a text whose pieces later texts share, those texts: every later blank text shares the
+    first one's stand-in, every repeat of a text shares its first occurrence's pieces."""
 
 
 def sends_alone(piece: str, spec: ModelSpec) -> bool:
@@ -216,8 +217,9 @@ def plan_requests(
     piece_tokens: list[int] = []
     piece_owner: list[int] = []
     spans: list[range] = []
-    stand_in: range | None = None
-    blanks: list[int] = []
+    # Each distinct text (every blank text counts as the stand-in) -> where it first occurs.
+    first_of: dict[str, int] = {}
+    copies: dict[int, list[int]] = {}
     context = min(spec.context_tokens, spec.max_tokens_per_request)
     # The longest piece a cut text is made of. Sent alone, pieces as long as the model takes
     # (Voyage: 8,000 characters) keep a long text in the fewest pieces, so its vector is the
@@ -226,16 +228,17 @@ def plan_requests(
     piece_chars = split_chars or spec.max_string_chars
 
     for index, text in enumerate(texts):
-        if not text or text.isspace():
-            if stand_in is None:
-                stand_in = range(len(pieces), len(pieces) + 1)
-                pieces.append(EMPTY_TEXT_STAND_IN)
-                piece_tokens.append(estimate_tokens(EMPTY_TEXT_STAND_IN))
-                piece_owner.append(index)
-            spans.append(stand_in)
-            blanks.append(index)
+        blank = not text or text.isspace()
+        earlier = first_of.setdefault(EMPTY_TEXT_STAND_IN if blank else text, index)
+        if earlier != index:
+            # Sent once: this text gets a copy of the earlier one's vector.
+            spans.append(spans[earlier])
+            copies.setdefault(earlier, []).append(index)
             continue
-        parts = _parts(text, first + index, spec, context, long_text, piece_chars, split_chars)
+        if blank:
+            parts = [EMPTY_TEXT_STAND_IN]
+        else:
+            parts = _parts(text, first + index, spec, context, long_text, piece_chars, split_chars)
         part_tokens = [estimate_tokens(part) for part in parts]
         if max(part_tokens) > context:
             msg = (
@@ -249,7 +252,7 @@ def plan_requests(
         piece_owner.extend([index] * len(parts))
 
     batches = _batches(pieces, piece_tokens, spec, max_concurrency, batch_size)
-    return Plan(pieces, piece_tokens, piece_owner, batches, spans, blanks)
+    return Plan(pieces, piece_tokens, piece_owner, batches, spans, copies)
 
 
 def _parts(

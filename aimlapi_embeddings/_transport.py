@@ -299,18 +299,18 @@ class CallSettings:
     throttle: Throttle
     timeout: httpx.Timeout
     model: str = ""
-    blank_texts: tuple[int, ...] = ()
-    """Every empty or whitespace-only text of the call: they share one stand-in piece, owned by
-    the first of them."""
+    copies: Mapping[int, Sequence[int]] = field(default_factory=dict)
+    """Input positions: for a text whose pieces later texts share (blank texts share one
+    stand-in, repeated texts are sent once), those texts."""
     rows: Rows = LIST_ROWS
     """The output format: how answers are decoded and pieces averaged."""
 
     def texts_of(self, owners: Sequence[int]) -> list[int]:
-        """The input positions a request carried: its pieces' owners, and every blank text when
-        it carried their shared stand-in."""
+        """The input positions a request carried: its pieces' owners, and the texts that share
+        their pieces."""
         named = set(owners)
-        if self.blank_texts and self.blank_texts[0] in named:
-            named.update(self.blank_texts)
+        for owner in owners:
+            named.update(self.copies.get(owner, ()))
         return sorted(named)
 
     def send(self, pieces: Sequence[str]) -> Send:

@@ -637,10 +637,11 @@ class _Call:
     def window(self, texts: list[str], start: int) -> Window:
         """Plan validated `texts`, the first of which is `texts[start]` of the input."""
         plan: Plan = self._planner(texts, first=start)
-        # A 400 names every blank text of the window when it refused their shared stand-in.
-        settings = dataclasses.replace(
-            self.settings, blank_texts=tuple(start + blank for blank in plan.blanks)
-        )
+        # A 400 names every text of the window that shares the pieces it refused.
+        copies = {
+            start + text: [start + copy for copy in plan.copies[text]] for text in plan.copies
+        }
+        settings = dataclasses.replace(self.settings, copies=copies)
         flows = [
             partial(
                 batch_flow,

@@ -101,7 +101,10 @@ long_texts = st.builds(
     st.text(characters, min_size=1, max_size=12),
     st.integers(50, 4000),
 )
-texts_lists = st.lists(st.one_of(short_texts, short_texts, blank_texts, long_texts), max_size=25)
+# Some texts twice, anywhere in the list: repeats are sent once and share their pieces.
+texts_lists = st.lists(
+    st.one_of(short_texts, short_texts, blank_texts, long_texts), max_size=20
+).flatmap(lambda texts: st.permutations(texts + texts[::3]))
 options = st.fixed_dictionaries(
     {
         "max_concurrency": st.integers(1, 16),
@@ -135,6 +138,13 @@ def within(text: str, limit: int | None) -> bool:
     return limit is None or utf16_length(text) <= limit
 
 
+def first_alike(texts: list[str], index: int) -> int:
+    """The first text sent for `texts[index]`: its first occurrence, or the first blank text."""
+    if is_blank(texts[index]):
+        return next(i for i, text in enumerate(texts) if is_blank(text))
+    return texts.index(texts[index])
+
+
 def check_plan(
     texts: list[str],
     spec: ModelSpec,
@@ -148,13 +158,13 @@ def check_plan(
     assert len(plan.piece_owner) == count, "a piece without an owner"
     assert len(plan.spans) == len(texts), f"{len(plan.spans)} spans for {len(texts)} texts"
 
-    # Ownership: each piece belongs to exactly one distinct span, and that span's text owns it.
-    blanks = [index for index, text in enumerate(texts) if is_blank(text)]
+    # Ownership: each piece belongs to exactly one distinct span, and that span's text owns it;
+    # a repeated text (all blank texts alike) shares the pieces of its first occurrence.
     owner_of_span: dict[range, int] = {}
     for index, span in enumerate(plan.spans):
         assert span.step == 1, f"texts[{index}]'s pieces are not contiguous: {span}"
         assert len(span) >= 1, f"texts[{index}] has no pieces"
-        owner = blanks[0] if index in blanks else index
+        owner = first_alike(texts, index)
         assert owner_of_span.setdefault(span, owner) == owner, (
             f"texts[{index}] shares pieces {span} with texts[{owner_of_span[span]}]"
         )
@@ -312,7 +322,7 @@ def test_assemble_gives_each_text_the_vector_of_its_own_pieces(
     assert len(vectors) == len(texts)
     blanks = [index for index, text in enumerate(texts) if is_blank(text)]
     for index, vector in enumerate(vectors):
-        owner = blanks[0] if index in blanks else index
+        owner = first_alike(texts, index)
         want = [0.0] * width
         want[owner] = 1.0
         assert vector == pytest.approx(want, abs=1e-12), (

@@ -64,26 +64,30 @@ def test_requests_respect_input_count_and_token_budgets() -> None:
 
 
 def test_the_token_budget_splits_batches_of_long_texts() -> None:
-    texts = ["word " * 1600] * 40  # ~3200 estimated tokens each; 81920 per request
+    texts = [f"{i} " + "word " * 1600 for i in range(40)]  # ~3200 estimated tokens each
     plan = plan_requests(texts, QWEN, batch_size=10)
     for batch in plan.batches:
         assert sum(plan.piece_tokens[i] for i in batch) <= QWEN.max_tokens_per_request
 
 
+def distinct(count: int) -> list[str]:
+    return [f"t{i}" for i in range(count)]
+
+
 def test_auto_batches_spread_over_concurrency_but_not_below_a_floor() -> None:
-    plan = plan_requests(["t"] * 1000, SMALL, max_concurrency=8)
+    plan = plan_requests(distinct(1000), SMALL, max_concurrency=8)
     assert [len(batch) for batch in plan.batches] == [125] * 8
-    plan = plan_requests(["t"] * 100, SMALL, max_concurrency=8)
+    plan = plan_requests(distinct(100), SMALL, max_concurrency=8)
     assert all(len(batch) >= MIN_AUTO_BATCH for batch in plan.batches[:-1])
-    plan = plan_requests(["t"] * 100_000, SMALL, max_concurrency=8)
+    plan = plan_requests(distinct(100_000), SMALL, max_concurrency=8)
     assert max(len(batch) for batch in plan.batches) == MAX_AUTO_BATCH
-    plan = plan_requests(["t"] * 100_000, SMALL, max_concurrency=8, batch_size=2048)
+    plan = plan_requests(distinct(100_000), SMALL, max_concurrency=8, batch_size=2048)
     assert max(len(batch) for batch in plan.batches) == 2048, "an explicit size is obeyed"
 
 
 def test_an_explicit_batch_size_is_obeyed_up_to_the_model_limit() -> None:
-    assert {len(b) for b in plan_requests(["t"] * 100, SMALL, batch_size=10).batches} == {10}
-    assert {len(b) for b in plan_requests(["t"] * 100, QWEN, batch_size=64).batches} == {10}
+    assert {len(b) for b in plan_requests(distinct(100), SMALL, batch_size=10).batches} == {10}
+    assert {len(b) for b in plan_requests(distinct(100), QWEN, batch_size=64).batches} == {10}
 
 
 def test_empty_texts_share_one_stand_in_piece() -> None:

@@ -1,0 +1,58 @@
+"""Bulk embedding through the real loopback emulator: repeated texts sent once, numpy output,
+streams of any length."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any
+
+import numpy as np
+import pytest
+
+from aimlapi_embeddings import EmbeddingResult, EmbeddingsClient
+from aimlapi_embeddings.testing import Emulator, embedding_for
+
+pytestmark = pytest.mark.timeout(60)
+
+MODEL = "text-embedding-3-small"
+SHELLS = ("sync", "async")
+
+
+def passages(count: int, start: int = 0) -> list[str]:
+    return [
+        f"passage {i}: retrieval of chunk {i % 97} in store {i % 13}" for i in range(start, count)
+    ]
+
+
+def with_repeats(texts: list[str], share: float, seed: int = 3) -> list[str]:
+    """`texts` and as many copies of some of them as make `share` of the result, shuffled."""
+    rng = random.Random(seed)
+    copies = round(len(texts) * share / (1 - share))
+    corpus = texts + [rng.choice(texts) for _ in range(copies)]
+    rng.shuffle(corpus)
+    return corpus
+
+
+def embed(
+    shell: str, client: EmbeddingsClient, texts: list[str], **options: Any
+) -> EmbeddingResult[Any]:
+    if shell == "sync":
+        return client.embed(texts, **options)
+    return asyncio.run(client.aembed(texts, **options))
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_corpus_with_30_percent_repeats_sends_30_percent_fewer_inputs(shell: str) -> None:
+    distinct = passages(700)
+    corpus = with_repeats(distinct, 0.3)
+    assert len(corpus) == 1000
+    with Emulator(shuffle=True) as api:
+        client = EmbeddingsClient(api_key=api.api_key, base_url=api.base_url)
+        result = embed(shell, client, corpus, output="numpy")
+        sent = [text for record in api.requests for text in record.inputs]
+    assert len(sent) == 700, f"{len(sent)} inputs sent for 700 distinct texts of 1,000"
+    assert sorted(sent) == sorted(distinct)
+    expected = np.array([embedding_for(text, MODEL) for text in corpus], dtype=np.float32)
+    assert np.array_equal(result.vectors, expected), "every position has its text's vector"
+    assert result.usage.prompt_tokens == sum(record.total_tokens for record in api.requests)
