@@ -93,12 +93,8 @@ class Stream:
         self.read = 0
         """Texts taken from the input so far."""
         self.delivered = 0
-        """Texts delivered in chunks so far: where a stopped stream resumes."""
-
-    @property
-    def held(self) -> int:
-        """Texts read and not yet delivered: what this stream keeps in memory."""
-        return self.read - self.delivered
+        """Texts of the chunks made so far (each is handed out before any error is raised):
+        where a stopped stream resumes."""
 
     def _next_window(self) -> Window | None:
         if self._exhausted or len(self._open) >= WINDOWS_AHEAD:

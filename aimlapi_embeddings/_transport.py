@@ -639,24 +639,29 @@ class Work(Protocol[K, T, R_co]):
 
 def _add_finished(
     work: Work[K, T, R], done: Iterable[Future[T] | asyncio.Task[T]], running: dict[Any, K]
-) -> list[R]:
-    """Hand finished flows' results to `work`; a failure raises. A flow that gave up because
-    another one failed (`_Stopped`) is left out: the other one's error is the one to raise, and
-    it comes, in this batch or the next."""
+) -> tuple[list[R], BaseException | None]:
+    """Hand finished flows' results to `work`: what it made of them, and the first failure.
+
+    A flow that gave up because another one failed (`_Stopped`) is left out: the other one's
+    error is the one to raise, and it comes, in this batch or the next.
+    """
     made: list[R] = []
+    failure: BaseException | None = None
     for flow in done:
         key = running.pop(flow)
-        if not isinstance(flow.exception(), _Stopped):
+        error = flow.exception()
+        if error is None:
             made += work.add(key, flow.result())
-    return made
+        elif failure is None and not isinstance(error, _Stopped):
+            failure = error
+    return made, failure
 
 
 def run_sync(
     work: Work[K, T, R], client: httpx.Client, gate: Gate, max_concurrency: int
 ) -> Iterator[R]:
     """Run `work`'s flows in threads, `max_concurrency` requests in flight at most; yield what
-    `add` makes of their results. Flows are refilled before anything is yielded, so requests
-    stay in flight while the caller handles it."""
+    `add` makes of their results, as they complete."""
     stop = threading.Event()
     flows = FLOWS_PER_SLOT * max_concurrency
     pool = ThreadPoolExecutor(max_workers=flows, thread_name_prefix="aimlapi-embed")
@@ -670,10 +675,16 @@ def run_sync(
         start()
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
-            made = _add_finished(work, done, running)
+            made, failure = _add_finished(work, done, running)
+            # What is made is handed out before a failure is raised (a stream's caller then has
+            # every chunk up to the error's `resume_from`), and before more work is taken: a
+            # stream reads on only once the chunks before have been taken. The flows already
+            # started keep requests in flight meanwhile.
+            yield from made
+            if failure is not None:
+                raise failure
             if not stop.is_set():
                 start()
-            yield from made
     except BaseException:
         # Raise now, not after the requests still in flight: `stop` ends them and their threads
         # at once (Ctrl-C included), and the unstarted ones are cancelled. The same when the
@@ -700,11 +711,13 @@ async def run_async(
         start()
         while running:
             done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-            made = _add_finished(work, done, running)
+            made, failure = _add_finished(work, done, running)
+            for item in made:  # as in run_sync
+                yield item
+            if failure is not None:
+                raise failure
             if not stop.is_set():
                 start()
-            for item in made:
-                yield item
     finally:
         # One failed, the caller cancelled or stopped reading: stop the rest, leave no task.
         for task in running:

@@ -36,6 +36,7 @@ _EXTRA_OF_MODULE = {
     "langchain_core": "langchain",
     "llama_index_aimlapi": "llama-index",
     "llama_index": "llama-index",
+    "numpy": "numpy",
 }
 _FENCE = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
 

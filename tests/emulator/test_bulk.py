@@ -56,3 +56,31 @@ def test_a_corpus_with_30_percent_repeats_sends_30_percent_fewer_inputs(shell: s
     expected = np.array([embedding_for(text, MODEL) for text in corpus], dtype=np.float32)
     assert np.array_equal(result.vectors, expected), "every position has its text's vector"
     assert result.usage.prompt_tokens == sum(record.total_tokens for record in api.requests)
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_a_stream_of_a_generator_keeps_every_request_slot_busy_and_matches_embed(
+    shell: str,
+) -> None:
+    count = 6000
+    with Emulator(latency=0.02, latency_per_input=0.0001, shuffle=True) as api:
+        client = EmbeddingsClient(api_key=api.api_key, base_url=api.base_url, max_concurrency=4)
+        whole = client.embed(passages(count), output="numpy")
+        api.clear()
+        texts = (text for text in passages(count))
+        if shell == "sync":
+            chunks = list(client.embed_stream(texts, output="numpy", chunk_size=1000))
+        else:
+
+            async def collect() -> list[Any]:
+                return [
+                    c async for c in client.aembed_stream(texts, output="numpy", chunk_size=1000)
+                ]
+
+            chunks = asyncio.run(collect())
+        peak = api.peak_concurrency
+        sent = sum(len(record.inputs) for record in api.requests)
+    assert [chunk.start for chunk in chunks] == list(range(0, count, 1000))
+    assert np.array_equal(np.concatenate([chunk.vectors for chunk in chunks]), whole.vectors)
+    assert peak == 4, f"at most {peak} of 4 requests were in flight at once"
+    assert sent == count
