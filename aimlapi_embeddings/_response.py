@@ -115,6 +115,13 @@ class Answer:
 
 _NOT_JSON = object()
 
+# The width assumed for a model whose width is not known in advance.
+WIDEST_VECTOR = 8192
+# The separators a valid answer holds besides its vectors' numbers: per vector its fields
+# ("object", "index", "embedding"), and the envelope's (model, usage, ...), with room to spare.
+SEPARATORS_PER_VECTOR = 16
+SEPARATORS_IN_ENVELOPE = 4096
+
 
 def _load_json(content: Content) -> object:
     try:
@@ -192,6 +199,23 @@ def _all_finite(vector: list[float]) -> bool:
     return math.isfinite(sum(vector)) or all(map(math.isfinite, vector))
 
 
+def _check_parsed_size(content: Content, count: int, width: int | None) -> None:
+    """Refuse, before parsing, a 200 that would take far more memory parsed than as bytes.
+
+    The size cap bounds bytes, but "0.0," is 4 bytes and a parsed float about 32: a body of
+    the cap's size made of tiny numbers would take 8 times the cap. Every element of a JSON
+    array or object but the first follows a comma, so counting commas (at C speed, strings
+    included, which only overcounts) bounds the number of values parsing would make.
+    """
+    most = count * ((width or WIDEST_VECTOR) + SEPARATORS_PER_VECTOR) + SEPARATORS_IN_ENVELOPE
+    if content.count(b",") > most:
+        msg = (
+            f"the API answered 200 with more than {most:,} values, more than any valid answer "
+            f"for {count} inputs could hold"
+        )
+        raise ResponseError(msg)
+
+
 def parse_embeddings(
     content: Content,
     expected_count: int,
@@ -200,6 +224,7 @@ def parse_embeddings(
     secret: Secret | None = None,
 ) -> tuple[list[list[float]], Usage]:
     """Vectors in request order, checked for count, width, index and finiteness; and usage."""
+    _check_parsed_size(content, expected_count, expected_width)
     payload = _load_json(content)
     if payload is _NOT_JSON:
         msg = f"the API answered 200 with a body that is not JSON: {_text(content, secret, 80)!r}"

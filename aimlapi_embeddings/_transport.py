@@ -39,7 +39,14 @@ from ._errors import (
     ResponseError,
 )
 from ._gate import Gate, Stopped
-from ._response import Answer, CallWidth, Usage, make_status_error, parse_embeddings
+from ._response import (
+    WIDEST_VECTOR,
+    Answer,
+    CallWidth,
+    Usage,
+    make_status_error,
+    parse_embeddings,
+)
 from ._secret import Secret, redact
 from .models import ModelSpec
 
@@ -62,8 +69,6 @@ MAX_TEXT_SPLITS = 4
 BYTES_PER_NUMBER = 48
 BYTES_PER_VECTOR = 200
 ANSWER_ENVELOPE = 64 * 1024
-# The width assumed for a model whose width is not known in advance.
-WIDEST_VECTOR = 8192
 
 _RETRY_STATUSES = frozenset({408, 409, 429})
 _TOO_MANY_INPUTS = re.compile(
