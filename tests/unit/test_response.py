@@ -9,7 +9,9 @@ from array import array
 import pytest
 
 from aimlapi_embeddings import ResponseError
-from aimlapi_embeddings._response import Usage, parse_embeddings
+from aimlapi_embeddings._response import QUOTE_SPAN, Usage, parse_embeddings
+from aimlapi_embeddings._secret import Secret
+from aimlapi_embeddings._secret import redact as real_redact
 
 
 def body(data: object, **extra: object) -> bytes:
@@ -132,3 +134,30 @@ def test_a_200_at_the_most_numbers_a_valid_answer_holds_is_parsed() -> None:
     data = [{"index": 0, "embedding": vector}, {"index": 1, "embedding": vector}]
     vectors, _ = parse_embeddings(body(data, usage={"prompt_tokens": 2}), 2, None)
     assert vectors == [vector, vector]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"sk-test-0123456789 is not JSON " + b"sk-test-012345678Z " * 100_000,
+        json.dumps({"message": "sk-test-0123456789 " + "sk-test-012345678Z " * 100_000}).encode(),
+    ],
+)
+def test_a_long_200_is_quoted_from_a_redacted_prefix_not_redacted_whole(
+    content: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Redacting 2 MB of near-misses of the key to quote 80 characters took seconds.
+    secret = Secret("sk-test-0123456789")
+    redacted: list[int] = []
+
+    def redact(text: str, secret: Secret | None) -> str:
+        redacted.append(len(text))
+        return real_redact(text, secret)
+
+    monkeypatch.setattr("aimlapi_embeddings._response.redact", redact)
+    with pytest.raises(ResponseError) as caught:
+        parse_embeddings(content, 1, 4, secret=secret)
+    assert "***" in str(caught.value)
+    assert "0123456789" not in str(caught.value)
+    assert redacted
+    assert max(redacted) <= QUOTE_SPAN
