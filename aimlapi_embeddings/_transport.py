@@ -132,7 +132,8 @@ def retry_delay(
         # At least what was asked, and a little more at random: clients told the same moment
         # would otherwise all come back at once and collide again.
         return asked * (1.0 + 0.25 * jitter())
-    backoff = min(INITIAL_RETRY_DELAY * 2.0**attempt, MAX_RETRY_DELAY)
+    # The exponent is bounded: 2.0**1100 overflows, and 2**16 is past MAX_RETRY_DELAY already.
+    backoff = min(INITIAL_RETRY_DELAY * 2.0 ** min(attempt, 16), MAX_RETRY_DELAY)
     return backoff * (1.0 - 0.25 * jitter())
 
 
