@@ -232,8 +232,8 @@ class EmbeddingsClient:
         self.timeout = _arguments.timeout(timeout)
         self.default_headers = _arguments.default_headers(default_headers)
         self.base_url = resolve_base_url(base_url)
-        check_base_url(self.base_url, allow_insecure_http=allow_insecure_http)
-        self.allow_insecure_http = allow_insecure_http
+        self.allow_insecure_http = _arguments.allow_insecure_http(allow_insecure_http)
+        check_base_url(self.base_url, allow_insecure_http=self.allow_insecure_http)
         if async_transport is None and isinstance(transport, httpx.AsyncBaseTransport):
             async_transport = transport  # httpx.MockTransport serves both
         self._transport = transport

@@ -42,6 +42,10 @@ BAD: list[tuple[str, object, type[Exception]]] = [
     ("timeout", float("nan"), ValueError),
     ("timeout", "30", TypeError),
     ("timeout", True, TypeError),
+    ("timeout", 1e10, ValueError),  # past what a socket takes: a raw OverflowError
+    ("timeout", float("inf"), ValueError),
+    ("allow_insecure_http", "no", TypeError),  # truthy: the key went over plain http
+    ("allow_insecure_http", 1, TypeError),
     ("model", 5, TypeError),
     ("model", "", ValueError),
     ("dimensions", True, TypeError),
