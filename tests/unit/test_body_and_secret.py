@@ -39,6 +39,28 @@ def test_a_body_is_decoded_chunk_by_chunk(encoding: str | None, encode: object) 
     assert read(BodyReader(200, encoding, 10_000), encode(PAYLOAD)) == PAYLOAD
 
 
+@pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS])
+@pytest.mark.parametrize("first", [1, 2, 3])
+def test_deflate_with_or_without_its_wrapper_is_decoded_whatever_its_first_chunk(
+    wbits: int, first: int
+) -> None:
+    data = zlib.compress(PAYLOAD, wbits=wbits)
+    reader = BodyReader(200, "deflate", 10_000)
+    assert reader.feed(data[:first])
+    reader.feed(data[first:])
+    assert reader.body() == PAYLOAD
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 100_000])
+def test_gzip_of_several_members_is_decoded_whole(chunk: int) -> None:
+    data = gzip.compress(PAYLOAD[:10]) + gzip.compress(PAYLOAD[10:])
+    assert read(BodyReader(200, "gzip", 10_000), data, chunk) == PAYLOAD
+    with pytest.raises(ResponseError, match="more than"):
+        read(BodyReader(200, "gzip", len(PAYLOAD) - 1), data, chunk)
+    with pytest.raises(ResponseError, match="ends before"):
+        read(BodyReader(200, "gzip", 10_000), data[:-20], chunk)
+
+
 def test_a_200_over_its_limit_is_refused_even_inflating() -> None:
     with pytest.raises(ResponseError, match="more than 1,000 bytes"):
         read(BodyReader(200, "gzip", 1000), gzip.compress(b" " * 10_000_000), chunk=65536)
