@@ -28,6 +28,8 @@ RESERVED_REQUEST_FIELDS = frozenset(
 _RESERVED_HEADERS = frozenset(
     {"authorization", "content-length", "transfer-encoding", "accept-encoding"}
 )
+# Each request's limit when none is given: 60 s as a whole, 10 s to connect.
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 # The longest timeout: a day. Sockets and thread waits overflow on larger ones (1e10 s raises
 # OverflowError in socket.settimeout), and no request is meant to last longer.
 MOST_SECONDS = 24 * 3600
@@ -86,9 +88,15 @@ def allow_insecure_http(value: object) -> bool:
 
 
 def timeout(value: object) -> httpx.Timeout:
-    """Seconds, an `httpx.Timeout` (each phase positive or None), or None for no limit."""
+    """Seconds for each request as a whole, an `httpx.Timeout` (each phase positive or None), or
+    None for `DEFAULT_TIMEOUT`.
+
+    None is "not given" in the client and both adapters alike (LangChain's field defaults to
+    it), not "no limit": a None read from a configuration must not make a call that can hang
+    for ever. An unbounded wait is asked for explicitly, with `httpx.Timeout(None)`.
+    """
     if value is None:
-        return httpx.Timeout(None)
+        return DEFAULT_TIMEOUT
     if isinstance(value, httpx.Timeout):
         for phase, limit in value.as_dict().items():
             if limit is not None:
