@@ -11,7 +11,7 @@ import pytest
 
 from aimlapi_embeddings import ResponseError
 from aimlapi_embeddings._body import ERROR_BODY_LIMIT, BodyReader
-from aimlapi_embeddings._secret import Secret
+from aimlapi_embeddings._secret import WITHHELD, Secret
 
 PAYLOAD = b'{"data": []}' * 100
 
@@ -124,6 +124,21 @@ def test_the_key_is_cut_in_every_form_and_only_the_key(echo: str) -> None:
     assert text.endswith(" after")
     assert "***" in text
     assert len(text) < len(f"before {echo} after") - len(KEY) // 2
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        KEY.encode().hex(),
+        KEY.encode().hex().upper(),
+        ":".join(f"{byte:02x}" for byte in KEY.encode()),
+        KEY[::-1],
+        ".".join(KEY),
+        "".join(chr(ord(c) + 0xFEE0) for c in KEY),  # fullwidth
+    ],
+)
+def test_a_text_with_the_key_in_a_form_only_its_letters_show_is_withheld(echo: str) -> None:
+    assert Secret(KEY).redact(f"before {echo} after") == WITHHELD
 
 
 def test_text_without_the_key_is_left_alone() -> None:
