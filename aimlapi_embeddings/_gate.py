@@ -2,7 +2,8 @@
 
 One gate per client, for all its threads, tasks and event loops together: a thread waits on an
 event, a task on a future of its own loop, and a freed slot is handed to the longest waiter
-(woken with `call_soon_threadsafe` when it is a task), so no loop is ever blocked by another.
+(woken with `call_soon_threadsafe` when it is a task), so no loop is ever blocked by another. A
+sync call that blocks an event loop does not count that loop's slots (`seen_from_blocked_loop`).
 
 Additive increase, multiplicative decrease, as TCP does: a 429 halves the allowance; a run of
 successes as long as the allowance raises it by one, back up to `max_concurrency`. Requests over
@@ -13,6 +14,7 @@ slows down as a whole and does not spend its retries on collisions with itself.
 from __future__ import annotations
 
 import asyncio
+import copy
 import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -61,13 +63,37 @@ class Stopped(Exception):
 
 Wake = Callable[[], bool]
 """Tells a waiter its slot is granted; False if the waiter is gone (its loop closed)."""
+Loop = asyncio.AbstractEventLoop
+
+
+class _Waiter:
+    __slots__ = ("blocked", "loop", "wake")
+
+    def __init__(self, wake: Wake, loop: Loop | None, blocked: Loop | None) -> None:
+        self.wake = wake
+        self.loop = loop  # the event loop of a task; None for a thread
+        self.blocked = blocked  # the event loop a thread's call blocks, if any
 
 
 class Gate:
     def __init__(self, maximum: int) -> None:
         self.allowance = Allowance(maximum)
         self._lock = threading.Lock()
-        self._waiting: deque[Wake] = deque()
+        self._waiting: deque[_Waiter] = deque()
+        # The slots held by the tasks of each event loop.
+        self._held: dict[Loop, int] = {}
+        self._blocked: Loop | None = None
+
+    def seen_from_blocked_loop(self, loop: Loop) -> Gate:
+        """This gate (the same slots and waiters) for a sync call on the thread of `loop`.
+
+        The call blocks `loop` (a notebook cell, a sync call in a coroutine): its tasks cannot
+        free their slots until the call returns, so waiting for those slots would wait for ever.
+        The call does not count them; every other slot of the client it does.
+        """
+        view = copy.copy(self)  # shares the lock, allowance, waiters and counts
+        view._blocked = loop
+        return view
 
     @contextmanager
     def slot(self, stop: threading.Event | None = None) -> Iterator[Slot]:
@@ -78,19 +104,20 @@ class Gate:
             granted.set()
             return True
 
-        if not self._enter_or_wait(wake):
+        waiter = _Waiter(wake, None, self._blocked)
+        if not self._enter_or_wait(waiter):
             try:
                 while not granted.wait(STOP_CHECK_INTERVAL if stop is not None else None):
                     if stop is not None and stop.is_set():
                         raise Stopped
             except BaseException:
-                self._withdraw(wake)
+                self._withdraw(waiter)
                 raise
         slot = Slot()
         try:
             yield slot
         finally:
-            self._leave(slot)
+            self._leave(slot, None)
 
     @asynccontextmanager
     async def aslot(self) -> AsyncIterator[Slot]:
@@ -109,48 +136,69 @@ class Gate:
                 return False
             return True
 
-        if not self._enter_or_wait(wake):
+        waiter = _Waiter(wake, loop, None)
+        if not self._enter_or_wait(waiter):
             try:
                 await granted
             except BaseException:
-                self._withdraw(wake)
+                self._withdraw(waiter)
                 raise
         slot = Slot()
         try:
             yield slot
         finally:
-            self._leave(slot)
+            self._leave(slot, loop)
 
-    def _enter_or_wait(self, wake: Wake) -> bool:
+    def _has_room(self, waiter: _Waiter) -> bool:
+        held = self.allowance.in_flight
+        if waiter.blocked is not None:
+            held -= self._held.get(waiter.blocked, 0)
+        return held < self.allowance.limit
+
+    def _take(self, waiter: _Waiter) -> None:
+        self.allowance.in_flight += 1
+        if waiter.loop is not None:
+            self._held[waiter.loop] = self._held.get(waiter.loop, 0) + 1
+
+    def _enter_or_wait(self, waiter: _Waiter) -> bool:
         """Take a slot now (True) or queue for one (False)."""
         with self._lock:
-            if not self._waiting and self.allowance.has_room():
-                self.allowance.in_flight += 1
+            # Others waiting have no room; one that counts fewer slots may still have some.
+            if (not self._waiting or waiter.blocked is not None) and self._has_room(waiter):
+                self._take(waiter)
                 return True
-            self._waiting.append(wake)
+            self._waiting.append(waiter)
             return False
 
-    def _withdraw(self, wake: Wake) -> None:
+    def _withdraw(self, waiter: _Waiter) -> None:
         """A waiter gives up; a slot handed to it meanwhile goes back to the others."""
         with self._lock:
             try:
-                self._waiting.remove(wake)
+                self._waiting.remove(waiter)
             except ValueError:
                 pass  # already granted
             else:
                 return
-        self._leave(None)
+        self._leave(None, waiter.loop)
 
-    def _leave(self, slot: Slot | None) -> None:
+    def _leave(self, slot: Slot | None, loop: Loop | None) -> None:
         with self._lock:
             if slot is None:
                 self.allowance.in_flight -= 1
             else:
                 self.allowance.settle(slot)
-            woken: list[Wake] = []
-            while self._waiting and self.allowance.has_room():
-                self.allowance.in_flight += 1
-                woken.append(self._waiting.popleft())
-        for wake in woken:
-            if not wake():
-                self._leave(None)
+            if loop is not None:
+                self._held[loop] -= 1
+                if not self._held[loop]:
+                    del self._held[loop]
+            # In order, every waiter with room: behind one without, a thread that does not
+            # count its blocked loop's slots may have room, and must not wait for that loop.
+            woken: list[_Waiter] = []
+            for waiter in list(self._waiting):
+                if self._has_room(waiter):
+                    self._waiting.remove(waiter)
+                    self._take(waiter)
+                    woken.append(waiter)
+        for waiter in woken:
+            if not waiter.wake():
+                self._leave(None, waiter.loop)

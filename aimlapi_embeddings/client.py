@@ -167,13 +167,12 @@ def check_base_url(base_url: str, *, allow_insecure_http: bool) -> None:
         raise ValueError(msg)
 
 
-def _runs_an_event_loop() -> bool:
-    """Whether this thread is running an event loop (a sync call made from a coroutine)."""
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop this thread is running, if any (a sync call made from a coroutine)."""
     try:
-        asyncio.get_running_loop()
+        return asyncio.get_running_loop()
     except RuntimeError:
-        return False
-    return True
+        return None
 
 
 # Every client alive in this process, so that a forked child can give each fresh pools.
@@ -354,9 +353,9 @@ class EmbeddingsClient:
             return call.finish([])
         progress = call.progress(on_progress)
         # On a thread that runs an event loop (Jupyter), this call blocks the loop, and the
-        # loop's own requests cannot end until it returns: waiting for their slots would wait
-        # forever. Such a call is bounded by max_concurrency on its own gate.
-        gate = Gate(self.max_concurrency) if _runs_an_event_loop() else self._gate
+        # loop's own requests cannot end until it returns: it does not count their slots.
+        loop = _running_loop()
+        gate = self._gate if loop is None else self._gate.seen_from_blocked_loop(loop)
         with self._pools.client() as client:
             results = run_sync(call.flows, client, gate, self.max_concurrency, progress)
         return call.finish(results)

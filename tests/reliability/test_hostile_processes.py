@@ -250,7 +250,8 @@ def test_llama_index_asyncio_run_in_a_running_loop_leaves_no_connection_open() -
 
 
 def test_max_concurrency_bounds_the_whole_client_across_event_loops_and_threads() -> None:
-    """max_concurrency=2: four event loops in four threads plus two sync threads, together."""
+    """max_concurrency=2: four event loops in four threads, two sync threads and two sync calls
+    that block the event loop they are made on (as in a notebook cell), together."""
 
     def slow(request: Request, connection: Connection) -> None:
         time.sleep(0.05)
@@ -258,7 +259,7 @@ def test_max_concurrency_bounds_the_whole_client_across_event_loops_and_threads(
 
     with HostileServer(slow) as server:
         client = client_for(server, max_concurrency=2)
-        start = threading.Barrier(6)
+        start = threading.Barrier(8)
         texts = [f"text {i}" for i in range(4)]
         results: list[Any] = []
 
@@ -271,15 +272,20 @@ def test_max_concurrency_bounds_the_whole_client_across_event_loops_and_threads(
             start.wait(timeout=10)
             results.append(embed(client, texts, batch_size=1))
 
+        async def blocking_its_loop() -> None:
+            in_a_thread()
+
         threads = [threading.Thread(target=in_a_loop) for _ in range(4)]
         threads += [threading.Thread(target=in_a_thread) for _ in range(2)]
+        threads += [threading.Thread(target=asyncio.run, args=(blocking_its_loop(),))]
+        threads += [threading.Thread(target=asyncio.run, args=(blocking_its_loop(),))]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=30)
         client.close()
-    assert results == [right(texts)] * 6
-    assert len(server.requests) == 24
+    assert results == [right(texts)] * 8
+    assert len(server.requests) == 32
     assert server.peak_in_flight == 2, (
         f"{server.peak_in_flight} requests in flight at once with max_concurrency=2"
     )

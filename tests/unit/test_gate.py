@@ -147,3 +147,49 @@ def test_a_thread_waiting_for_a_slot_gives_up_when_its_call_stops() -> None:
         thread.join(timeout=5)
         assert outcome == ["stopped"]
     assert gate.allowance.in_flight == 0
+
+
+def test_a_call_blocking_a_loop_ignores_only_that_loops_slots() -> None:
+    """A sync call on a loop's thread while the loop's task holds a slot: it counts the slots
+    of everyone else (a plain thread's here), not its own loop's, which cannot be freed."""
+    gate = Gate(2)
+    outcome: list[str] = []
+    holding = threading.Event()
+    release = threading.Event()
+
+    def a_thread_holds_a_slot() -> None:
+        with gate.slot():
+            holding.set()
+            release.wait(timeout=10)
+
+    other = threading.Thread(target=a_thread_holds_a_slot)
+    other.start()
+    assert holding.wait(timeout=5)
+
+    async def cell() -> None:
+        entered = asyncio.Event()
+
+        async def background() -> None:
+            async with gate.aslot():
+                entered.set()
+                await asyncio.sleep(10)
+
+        task = asyncio.ensure_future(background())
+        await entered.wait()
+        seen = gate.seen_from_blocked_loop(asyncio.get_running_loop())
+        with seen.slot():  # 2 in flight, 1 of them its own loop's: room for it
+            outcome.append("entered")
+            stop = threading.Event()
+            stop.set()
+            try:
+                with seen.slot(stop):  # now the thread's and its own: no room
+                    outcome.append("entered again")
+            except Stopped:
+                outcome.append("waits")
+        task.cancel()
+
+    asyncio.run(cell())
+    release.set()
+    other.join(timeout=5)
+    assert outcome == ["entered", "waits"]
+    assert gate.allowance.in_flight == 0
