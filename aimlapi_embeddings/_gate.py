@@ -16,9 +16,12 @@ from __future__ import annotations
 import asyncio
 import copy
 import threading
+import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+
+from ._errors import APITimeoutError
 
 # How often a thread waiting for a slot looks whether its call was stopped.
 STOP_CHECK_INTERVAL = 0.05
@@ -41,12 +44,14 @@ class Allowance:
         self.limit = maximum
         self.in_flight = 0
         self._successes = 0
+        self.last_release = time.monotonic()
 
     def has_room(self) -> bool:
         return self.in_flight < self.limit
 
     def settle(self, slot: Slot) -> None:
         self.in_flight -= 1
+        self.last_release = time.monotonic()
         if slot.rate_limited:
             self.limit = max(1, self.limit // 2)
             self._successes = 0
@@ -76,7 +81,15 @@ class _Waiter:
 
 
 class Gate:
-    def __init__(self, maximum: int) -> None:
+    """`patience`: how long a waiter waits while no slot is freed at all before it gives up.
+
+    Every request frees its slot within the timeout, so a gate where none was freed for that
+    long has a holder that is stuck (a task of an event loop that is paused or blocked), and
+    waiting on would wait for ever. None: wait as long as it takes.
+    """
+
+    def __init__(self, maximum: int, patience: float | None = None) -> None:
+        self.patience = patience
         self.allowance = Allowance(maximum)
         self._lock = threading.Lock()
         self._waiting: deque[_Waiter] = deque()
@@ -106,10 +119,13 @@ class Gate:
 
         waiter = _Waiter(wake, None, self._blocked)
         if not self._enter_or_wait(waiter):
+            started = time.monotonic()
+            check = None if stop is None and self.patience is None else STOP_CHECK_INTERVAL
             try:
-                while not granted.wait(STOP_CHECK_INTERVAL if stop is not None else None):
+                while not granted.wait(check):
                     if stop is not None and stop.is_set():
                         raise Stopped
+                    self._give_up_if_stuck(started)
             except BaseException:
                 self._withdraw(waiter)
                 raise
@@ -138,8 +154,12 @@ class Gate:
 
         waiter = _Waiter(wake, loop, None)
         if not self._enter_or_wait(waiter):
+            started = time.monotonic()
             try:
-                await granted
+                while not granted.done():
+                    await asyncio.wait({granted}, timeout=self.patience)
+                    if not granted.done():
+                        self._give_up_if_stuck(started)
             except BaseException:
                 self._withdraw(waiter)
                 raise
@@ -148,6 +168,18 @@ class Gate:
             yield slot
         finally:
             self._leave(slot, loop)
+
+    def _give_up_if_stuck(self, started: float) -> None:
+        if self.patience is None:
+            return
+        waited = time.monotonic() - max(started, self.allowance.last_release)
+        if waited > self.patience:
+            msg = (
+                f"no request of this client ended in {waited:.1f} s while this one waited to be "
+                f"sent (max_concurrency={self.allowance.maximum}, timeout {self.patience:g} s): "
+                "one in flight is stuck, as a task of a paused or blocked event loop would be"
+            )
+            raise APITimeoutError(msg)
 
     def _has_room(self, waiter: _Waiter) -> bool:
         held = self.allowance.in_flight
@@ -184,7 +216,7 @@ class Gate:
     def _leave(self, slot: Slot | None, loop: Loop | None) -> None:
         with self._lock:
             if slot is None:
-                self.allowance.in_flight -= 1
+                self.allowance.in_flight -= 1  # handed back unused: nothing ended
             else:
                 self.allowance.settle(slot)
             if loop is not None:

@@ -242,7 +242,11 @@ class EmbeddingsClient:
     def _setup(self) -> None:
         # max_concurrency bounds the requests in flight of the whole client, not of each call:
         # LlamaIndex, for one, runs many embed calls at once on one instance.
-        self._gate = Gate(self.max_concurrency)
+        # A request frees its slot within the timeout (and a moment to close): a wait of twice
+        # that with no slot freed is a stuck holder, and gives up (`Gate`).
+        attempt = _arguments.attempt_seconds(self.timeout)
+        patience = None if attempt is None else 2 * attempt
+        self._gate = Gate(self.max_concurrency, patience)
         self._throttle = Throttle()
         self._pools = Pools(self._new_client, self._new_async_client)
         _clients.add(self)

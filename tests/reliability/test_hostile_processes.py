@@ -31,7 +31,7 @@ from hostile import (
 )
 from llama_index.core.async_utils import asyncio_run
 
-from aimlapi_embeddings import EmbeddingsClient
+from aimlapi_embeddings import APITimeoutError, EmbeddingsClient
 from llama_index_aimlapi import AimlapiEmbedding
 
 KEY = "aiml-sk-processes-5Gq8Rt2Yw"
@@ -318,3 +318,35 @@ def test_a_sync_call_inside_a_running_loop_does_not_wait_for_that_loops_own_requ
         assert not runner.is_alive(), "the sync call waits for a slot its own loop holds"
         client.close()
     assert outcome == [right(["in the cell"]), right(["background"])]
+
+
+def test_a_call_waiting_for_a_slot_held_by_a_paused_loop_ends_with_a_timeout() -> None:
+    """A task of an event loop that stopped running holds the only slot: a sync call in another
+    thread ends with APITimeoutError (about twice the timeout) instead of waiting for ever."""
+
+    def slow(request: Request, connection: Connection) -> None:
+        time.sleep(1.0)
+        connection.answer(200, embeddings(request))
+
+    with HostileServer(slow) as server:
+        client = client_for(server, max_concurrency=1, max_retries=0, timeout=0.5)
+        loop = asyncio.new_event_loop()
+        holder = loop.create_task(client.aembed(["held"], model=MODEL, dimensions=DIMS))
+        loop.run_until_complete(asyncio.sleep(0.2))  # the task takes the slot; the loop pauses
+        outcome: list[BaseException] = []
+
+        def waiter() -> None:
+            try:
+                embed(client, ["waiting"])
+            except BaseException as error:  # checked below
+                outcome.append(error)
+
+        thread = threading.Thread(target=waiter, daemon=True)
+        thread.start()
+        thread.join(timeout=20)
+        assert not thread.is_alive(), "the call still waits for a slot no one will free"
+        holder.cancel()
+        loop.run_until_complete(asyncio.gather(holder, return_exceptions=True))
+        loop.close()
+        client.close()
+    assert [type(error) for error in outcome] == [APITimeoutError]

@@ -7,6 +7,7 @@ import asyncio
 import threading
 import time
 
+from aimlapi_embeddings import APITimeoutError
 from aimlapi_embeddings._gate import Allowance, Gate, Slot, Stopped
 
 
@@ -193,3 +194,57 @@ def test_a_call_blocking_a_loop_ignores_only_that_loops_slots() -> None:
     other.join(timeout=5)
     assert outcome == ["entered", "waits"]
     assert gate.allowance.in_flight == 0
+
+
+def test_a_waiter_gives_up_when_no_slot_is_freed_for_longer_than_its_patience() -> None:
+    """A holder that never frees its slot (a task of a paused loop): waiting threads and tasks
+    end with APITimeoutError instead of waiting for ever, and leave no slot taken."""
+    gate = Gate(1, patience=0.2)
+    outcome: list[str] = []
+
+    def wait_in_a_thread() -> None:
+        try:
+            with gate.slot():
+                outcome.append("entered")
+        except APITimeoutError:
+            outcome.append("thread gave up")
+
+    async def wait_in_a_task() -> None:
+        try:
+            async with gate.aslot():
+                outcome.append("entered")
+        except APITimeoutError:
+            outcome.append("task gave up")
+
+    with gate.slot():  # held throughout
+        thread = threading.Thread(target=wait_in_a_thread)
+        thread.start()
+        asyncio.run(asyncio.wait_for(wait_in_a_task(), timeout=10))
+        thread.join(timeout=10)
+        assert gate.allowance.in_flight == 1
+    assert sorted(outcome) == ["task gave up", "thread gave up"]
+    assert gate.allowance.in_flight == 0
+
+
+def test_a_waiter_behind_requests_that_keep_ending_waits_past_its_patience() -> None:
+    """Slots freed one after the other, each well within the patience: the last waiter waits
+    longer than the patience in all, and still gets its slot."""
+    gate = Gate(1, patience=1.0)
+    entered: list[int] = []
+    errors: list[BaseException] = []
+
+    def request(number: int) -> None:
+        try:
+            with gate.slot():
+                time.sleep(0.05)
+                entered.append(number)
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=request, args=(number,)) for number in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert len(entered) == 30
