@@ -42,7 +42,7 @@ def parse_rows(
     def decode(embeddings: Embeddings) -> tuple[list[NDArray[np.floating]], Usage]:
         return list(_block(embeddings, expected_count, expected_width)), embeddings.usage
 
-    return read_and_decode(decode, content, expected_count, secret=secret)
+    return read_and_decode(decode, content, expected_count, expected_width, secret=secret)
 
 
 def _block(embeddings: Embeddings, count: int, width: int | None) -> NDArray[np.floating]:
