@@ -58,6 +58,9 @@ class Meter:
     wall: float
     cpu: float
     peak_rss_delta_mib: float | None
+    rss_before_mib: float | None
+    """RSS as the block starts: the interpreter, its imports and what the caller holds."""
+    peak_rss_mib: float | None
 
     def __init__(self) -> None:
         self.gc = 0.0
@@ -92,6 +95,8 @@ class Meter:
         if peak is None:
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         self.peak_rss_delta_mib = (peak - self._rss) / 1024 if self._rss is not None else None
+        self.rss_before_mib = self._rss / 1024 if self._rss is not None else None
+        self.peak_rss_mib = peak / 1024
 
 
 def announce_timed_call() -> None:

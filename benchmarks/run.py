@@ -25,6 +25,7 @@ import subprocess
 import tempfile
 import time
 from array import array
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -60,7 +61,9 @@ _NO_PROXY = "127.0.0.1,localhost,::1"
 _DEAD_PROXY = "http://127.0.0.1:9"
 
 
-def prime_emulator(api: Emulator, texts: list[str]) -> dict[str, str]:
+def prime_emulator(
+    api: Emulator, texts: list[str], on_answer: Callable[[str, bytes], None] | None = None
+) -> dict[str, str]:
     """Have the emulator encode every answer ahead of time; return each text's fingerprint.
 
     A first answer costs the emulator ~0.5 ms of pure Python per text: unwarmed, it would be
@@ -79,6 +82,8 @@ def prime_emulator(api: Emulator, texts: list[str]) -> dict[str, str]:
             for item in answer["data"]:
                 raw = base64.b64decode(item["embedding"])
                 expected[batch[item["index"]]] = digest_float32(raw)
+                if on_answer is not None:
+                    on_answer(batch[item["index"]], raw)
     for text in texts[:: max(1, len(texts) // 20)]:
         if digest_float32(array("f", embedding_for(text, MODEL)).tobytes()) != expected[text]:
             msg = f"the emulator answered {text!r} unlike embedding_for(); fix prime_emulator()"
