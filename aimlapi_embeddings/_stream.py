@@ -28,8 +28,12 @@ V = TypeVar("V")
 # Windows open at once: one being delivered, one running, one ready to start.
 WINDOWS_AHEAD = 3
 
+ProgressCallback = Callable[[int, int], None]
+"""Called as `(texts_done, texts_total)` each time a request completes.
+
+When long texts are sent in pieces, `texts_done` is the share of pieces sent, in texts."""
 StreamProgress = Callable[[int, "int | None"], None]
-"""Called as `(texts_done, texts_total)`; the total is None when the input has no length."""
+"""The same for a stream; the total is None when the input has no length."""
 
 
 @dataclass(frozen=True, slots=True, repr=False)

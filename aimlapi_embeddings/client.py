@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import ipaddress
 import os
 import weakref
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence, Sized
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypedDict, TypeVar, overload
@@ -16,25 +15,24 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypedDict, Ty
 import httpx
 
 from . import _arguments, _network
-from ._assembly import Assembly, Output, rows_for
+from ._assembly import Output, rows_for
 from ._batching import (
     DEFAULT_OVER_ITEM_LIMIT,
     MAX_AUTO_BATCH,
     LongText,
     OverItemLimit,
-    Plan,
-    check_iterable,
     plan_requests,
 )
 from ._body import ACCEPT_ENCODING
+from ._call import Call, check_body_fields
 from ._errors import AimlapiError
 from ._gate import Gate
 from ._pools import Pools
 from ._response import CallWidth, Usage
-from ._schema import field_violations, load_schema
 from ._secret import BearerAuth, Secret
-from ._stream import EmbeddingChunk, Stream, StreamProgress, Window
-from ._transport import CallSettings, Throttle, batch_flow, run_async, run_sync
+from ._stream import EmbeddingChunk, Stream, StreamProgress
+from ._stream import ProgressCallback as ProgressCallback  # the adapters' type for on_progress
+from ._transport import CallSettings, Throttle, run_async, run_sync
 from ._version import __version__
 from .models import InputRole, ModelSpec, get_model_spec, warn_about_model
 
@@ -62,11 +60,6 @@ DEFAULT_MAX_CONCURRENCY = 8
 DEFAULT_TIMEOUT = _arguments.DEFAULT_TIMEOUT
 API_KEY_ENV = "AIMLAPI_API_KEY"
 BASE_URL_ENVS = ("AIMLAPI_BASE_URL", "AIMLAPI_API_BASE")
-
-ProgressCallback = Callable[[int, int], None]
-"""Called as `(texts_done, texts_total)` each time a request completes.
-
-When long texts are sent in pieces, `texts_done` is the share of pieces sent, in texts."""
 
 
 V = TypeVar("V")
@@ -393,7 +386,8 @@ class EmbeddingsClient:
         stream = call.whole(texts, on_progress)
         with self._pools.client() as client:
             chunks = list(run_sync(stream, client, self._sync_gate(), self.max_concurrency))
-        return call.result(chunks)
+        chunk = call.only(chunks)
+        return EmbeddingResult(chunk.vectors, chunk.usage, call.settings.model)
 
     @overload
     async def aembed(
@@ -429,7 +423,8 @@ class EmbeddingsClient:
         async with self._pools.async_client() as client:
             run = run_async(stream, client, self._gate, self.max_concurrency)
             chunks = [chunk async for chunk in run]
-        return call.result(chunks)
+        chunk = call.only(chunks)
+        return EmbeddingResult(chunk.vectors, chunk.usage, call.settings.model)
 
     @overload
     def embed_stream(
@@ -557,7 +552,7 @@ class EmbeddingsClient:
         over_item_limit: OverItemLimit = DEFAULT_OVER_ITEM_LIMIT,
         batch_size: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
-    ) -> _Call:
+    ) -> Call:
         """Everything decided before the first request: arguments, rules, request settings.
 
         The defaults of every embed method's options, and the one place they are read.
@@ -609,74 +604,4 @@ class EmbeddingsClient:
             model=name,
             rows=rows,
         )
-        return _Call(settings, planner)
-
-
-def check_body_fields(spec: ModelSpec, body: Mapping[str, Any]) -> None:
-    """Refuse, before any request, a body the model's published schema rejects whatever `input`.
-
-    Catches `extra_body` fields the schema does not list (OpenAI's schema allows no others) or
-    gives another type; `input` itself is the planner's job, proved by the contract tests.
-    """
-    if spec.schema is None:
-        return
-    problems = field_violations(load_schema(spec.schema), body)
-    if problems:
-        msg = (
-            f"this request would break model {spec.name!r}'s published request schema "
-            f"(AI/ML API answers 400 Body validation error!): {'; '.join(problems)}. "
-            "Check extra_body."
-        )
-        raise ValueError(msg)
-
-
-class _Call:
-    """One call's fixed choices, and the windows of texts planned and sent under them."""
-
-    def __init__(self, settings: CallSettings, planner: Callable[..., Plan]) -> None:
-        self.settings = settings
-        self._planner = planner
-
-    def window(self, texts: list[str], start: int) -> Window:
-        """Plan validated `texts`, the first of which is `texts[start]` of the input."""
-        plan: Plan = self._planner(texts, first=start)
-        # A 400 names every text of the window that shares the pieces it refused.
-        copies = {
-            start + text: [start + copy for copy in plan.copies[text]] for text in plan.copies
-        }
-        settings = dataclasses.replace(self.settings, copies=copies)
-        flows = [
-            partial(
-                batch_flow,
-                settings,
-                [plan.pieces[piece] for piece in batch],
-                # Input positions, for errors that name the texts of a request.
-                [start + plan.piece_owner[piece] for piece in batch],
-            )
-            for batch in plan.batches
-        ]
-        width = self.settings.width.expected
-        return Window(start, plan, flows, Assembly(plan, self.settings.rows, width))
-
-    def whole(self, texts: Iterable[str], on_progress: ProgressCallback | None) -> Stream:
-        """All of `texts` in one window: what embed() sends."""
-        check_iterable(texts)
-        stream = Stream(texts, self.window, window=None, total=None)
-        if on_progress is not None:
-            # The one window holds every text, read before the first request.
-            stream.on_progress = lambda done, _: on_progress(done, stream.read)
-        return stream
-
-    def stream(
-        self, texts: Iterable[str], chunk_size: int, on_progress: StreamProgress | None
-    ) -> Stream:
-        check_iterable(texts)
-        total = len(texts) if isinstance(texts, Sized) else None
-        return Stream(texts, self.window, window=chunk_size, total=total, on_progress=on_progress)
-
-    def result(self, chunks: Sequence[EmbeddingChunk[Any]]) -> EmbeddingResult[Any]:
-        if not chunks:
-            empty = self.settings.rows.sink(0, self.settings.width.expected).result()
-            return EmbeddingResult(empty, Usage(), self.settings.model)
-        (chunk,) = chunks
-        return EmbeddingResult(chunk.vectors, chunk.usage, self.settings.model)
+        return Call(settings, planner)

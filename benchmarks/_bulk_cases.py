@@ -66,6 +66,7 @@ PATHS = {
     "stream": 'embed_stream(generator, output="numpy")',
     "stream-async": 'aembed_stream(generator, output="numpy")',
     "raw": "raw httpx: 8 threads, 512-text batches, base64 into one array, no checks or retries",
+    "fetch": "the same raw requests, answers read and dropped unparsed: the transfer floor",
 }
 
 
@@ -111,7 +112,7 @@ class Case:
 def full_cases() -> list[Case]:
     cases = []
     for count in (1_000, 20_000, 100_000):
-        for path in ("list", "numpy", "stream", "raw"):
+        for path in ("list", "numpy", "stream", "raw", "fetch"):
             cases.append(Case("parallel", path, count))
         if count > 1_000:
             cases += [
@@ -121,7 +122,7 @@ def full_cases() -> list[Case]:
     cases.append(Case("parallel", "numpy", 20_000, repeats=0.3))
     cases.append(Case("parallel", "stream", 1_000_000))
     for count in (20_000, 100_000):
-        for path in ("list", "numpy", "stream", "raw"):
+        for path in ("list", "numpy", "stream", "raw", "fetch"):
             cases.append(Case("capped", path, count))
     cases.append(Case("capped", "stream", 1_000_000))
     return cases
@@ -131,5 +132,5 @@ def quick_cases() -> list[Case]:
     cases = [Case("parallel", path, 2_000) for path in PATHS]
     cases.append(Case("parallel", "numpy", 2_000, repeats=0.3))
     cases.append(Case("parallel", "stream", 20_000))
-    cases += [Case("capped", path, 2_000) for path in ("list", "numpy", "stream", "raw")]
+    cases += [Case("capped", path, 2_000) for path in ("list", "numpy", "stream", "raw", "fetch")]
     return cases

@@ -17,6 +17,7 @@ import base64
 import json
 import sys
 import traceback
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -54,24 +55,49 @@ class StreamCheck:
             self.samples[chunk.start + offset] = digest_float32(rows[offset].tobytes())
 
 
-def raw_floor(base_url: str, api_key: str, texts: list[str], concurrency: int) -> np.ndarray:
-    """What a hand-written parallel httpx client does at the least: fixed batches in threads,
-    each answer parsed and its base64 decoded into rows of one float32 array."""
-    rows = np.empty((len(texts), WIDTH), dtype=np.float32)
+def post_batches(
+    base_url: str,
+    api_key: str,
+    texts: list[str],
+    concurrency: int,
+    handle: Callable[[int, httpx.Response], None],
+) -> None:
+    """What a hand-written parallel httpx client does: fixed batches of texts, one request each,
+    `concurrency` threads; `handle(start, response)` for each answer."""
     headers = {"Authorization": f"Bearer {api_key}"}
     with httpx.Client(base_url=base_url, headers=headers, timeout=120, trust_env=False) as http:
 
         def post(start: int) -> None:
             batch = texts[start : start + MAX_AUTO_BATCH]
             body = {"model": MODEL, "input": batch, "encoding_format": "base64"}
-            answer = http.post("/embeddings", json=body).raise_for_status().json()
-            for item in answer["data"]:
-                raw = base64.b64decode(item["embedding"])
-                rows[start + item["index"]] = np.frombuffer(raw, dtype="<f4")
+            handle(start, http.post("/embeddings", json=body).raise_for_status())
 
         with ThreadPoolExecutor(concurrency) as pool:
             list(pool.map(post, range(0, len(texts), MAX_AUTO_BATCH)))
+
+
+def raw_floor(base_url: str, api_key: str, texts: list[str], concurrency: int) -> np.ndarray:
+    """Each answer parsed and its base64 decoded into rows of one float32 array; no checks."""
+    rows = np.empty((len(texts), WIDTH), dtype=np.float32)
+
+    def decode(start: int, response: httpx.Response) -> None:
+        for item in response.json()["data"]:
+            raw = base64.b64decode(item["embedding"])
+            rows[start + item["index"]] = np.frombuffer(raw, dtype="<f4")
+
+    post_batches(base_url, api_key, texts, concurrency, decode)
     return rows
+
+
+def fetch_floor(base_url: str, api_key: str, texts: list[str], concurrency: int) -> int:
+    """The transfer floor: the same requests, each answer read whole and dropped unparsed."""
+    received = [0]
+
+    def count(start: int, response: httpx.Response) -> None:
+        received[0] += len(response.content)
+
+    post_batches(base_url, api_key, texts, concurrency, count)
+    return received[0]
 
 
 def run(request: dict[str, Any]) -> dict[str, Any]:
@@ -96,12 +122,15 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         return None
 
     vectors: Any = None
+    received = 0
     announce_timed_call()
     with meter:
         if case.path.endswith("-async"):
             vectors = asyncio.run(run_async())
         elif case.path == "raw":
             vectors = raw_floor(base_url, api_key, texts, concurrency)
+        elif case.path == "fetch":
+            received = fetch_floor(base_url, api_key, texts, concurrency)
         elif case.path == "stream":
             for chunk in client.embed_stream(case.stream(texts_of_corpus), output="numpy"):
                 check.take(chunk)
@@ -114,7 +143,9 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         "rss_before_mib": meter.rss_before_mib,
         "peak_rss_mib": meter.peak_rss_mib,
     }
-    if streamed:
+    if case.path == "fetch":
+        result.update(received=received)
+    elif streamed:
         result.update(chunks=check.chunks, samples=check.samples)
     elif output == "list":
         result.update(digests=[row_digest(vector) for vector in vectors])

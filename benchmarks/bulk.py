@@ -20,9 +20,7 @@ import json
 import math
 import os
 import platform
-import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -40,14 +38,25 @@ from _bulk_cases import (
     full_cases,
     quick_cases,
 )
-from _workloads import MODEL, WARM_UP_TEXT
-from run import EMULATOR_CACHE_BYTES, RESULTS, _revision, prime_emulator, settle, supervise
+from _worker import _cpu_seconds
+from _workloads import MODEL
+from run import (
+    EMULATOR_CACHE_BYTES,
+    RESULTS,
+    _revision,
+    cpu_model,
+    emulator_counts,
+    prime_emulator,
+    run_worker,
+    settle,
+)
 
 from aimlapi_embeddings.testing import Emulator
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "_bulk_worker.py"
 CORRECT = "all correct, in order"
+UNPARSED = "not parsed (the transfer floor)"
 MIB = 1024 * 1024
 # A stream's checksum is a float64 sum of up to 10^7 terms: exact to about 1e-12 of its size.
 CHECKSUM_TOLERANCE = 1e-9
@@ -68,12 +77,14 @@ class Result:
     failed_requests: int = 0
     inputs_sent: int = 0
     peak_in_flight: int = 0
+    server_cpu: float | None = None
+    """CPU seconds of this process during the case: the emulator's, all but its supervision."""
     check: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
-        return self.status == "ok" and self.check == CORRECT
+        return self.status == "ok" and self.check in (CORRECT, UNPARSED)
 
     @property
     def rate(self) -> float | None:
@@ -128,57 +139,43 @@ def check_stream(payload: dict[str, Any], indices: list[int], expected: Expected
     return CORRECT
 
 
+def worker_env(scratch: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIMLAPI_")}
+    env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost,::1"  # loopback, never a proxy
+    return env
+
+
 def run_case(api: Emulator, case: Case, expected: Expected, corpus_size: int) -> Result:
     scenario = SCENARIOS[case.scenario]
     result = Result(case, scenario.lower_bound(case.count))
     settle(api)
-    with tempfile.TemporaryDirectory(prefix="aimlapi-bulk-") as scratch:
-        result_path = Path(scratch, "result.json")
-        request = {
-            "case": asdict(case),
-            "corpus_size": corpus_size,
-            "max_concurrency": scenario.concurrency,
-            "base_url": api.base_url,
-            "api_key": api.api_key,
-            "result_path": str(result_path),
-        }
-        stderr_path = Path(scratch, "stderr.txt")
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AIMLAPI_")}
-        env["NO_PROXY"] = env["no_proxy"] = "127.0.0.1,localhost,::1"
-        with stderr_path.open("wb") as stderr:
-            process = subprocess.Popen(
-                [sys.executable, str(WORKER)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                env=env,
-                cwd=HERE,
-                start_new_session=True,
-            )
-            killed = supervise(process, json.dumps(request).encode(), case.budget())
-        if killed:
-            result.status = killed
-            result.error = f"{killed}: killed past its budget"
-        elif result_path.exists():
-            payload = json.loads(result_path.read_text())
-            if "error" in payload:
-                result.status, result.error = "error", payload["error"]
-            else:
-                for name in ("wall", "cpu", "gc", "rss_before_mib", "peak_rss_mib"):
-                    setattr(result, name, payload[name])
-                indices = case.indices(corpus_size)
-                if "digests" in payload:
-                    result.check = check_rows(payload["digests"], indices, expected)
-                else:
-                    result.check = check_stream(payload, indices, expected)
+    request = {
+        "case": asdict(case),
+        "corpus_size": corpus_size,
+        "max_concurrency": scenario.concurrency,
+        "base_url": api.base_url,
+        "api_key": api.api_key,
+    }
+    started = _cpu_seconds()
+    killed, payload = run_worker([sys.executable, str(WORKER)], request, case.budget(), worker_env)
+    result.server_cpu = _cpu_seconds() - started
+    if killed is not None:
+        result.status, result.error = killed, f"{killed}: killed past its budget"
+    elif "error" in payload:
+        result.status, result.error = "error", payload["error"]
+    else:
+        for name in ("wall", "cpu", "gc", "rss_before_mib", "peak_rss_mib"):
+            setattr(result, name, payload[name])
+        indices = case.indices(corpus_size)
+        if "received" in payload:
+            result.check = UNPARSED
+        elif "digests" in payload:
+            result.check = check_rows(payload["digests"], indices, expected)
         else:
-            tail = stderr_path.read_text(errors="replace").strip().splitlines()[-3:]
-            result.status, result.error = "error", f"worker exited {process.returncode}: {tail}"
-    records = [r for r in api.requests if r.inputs != [WARM_UP_TEXT]]
-    result.requests = len(records)
-    result.failed_requests = sum(r.status != 200 for r in records)
-    result.inputs_sent = sum(len(r.inputs) for r in records if r.status == 200)
-    result.peak_in_flight = api.peak_concurrency
+            result.check = check_stream(payload, indices, expected)
+    result.requests, result.failed_requests, result.inputs_sent, result.peak_in_flight = (
+        emulator_counts(api)
+    )
     return result
 
 
@@ -203,6 +200,7 @@ def scenario_table(results: list[Result]) -> list[str]:
         "server bound s",
         "wall / bound",
         "client CPU s (GC)",
+        "emulator CPU s",
         "list CPU / this",
         "RSS before MiB",
         "peak RSS MiB",
@@ -229,6 +227,7 @@ def scenario_table(results: list[Result]) -> list[str]:
                 _n(r.bound),
                 _n(r.wall / r.bound if r.wall else None),
                 f"{_n(r.cpu)} ({_n(r.gc)})",
+                _n(r.server_cpu),
                 _n(list_cpu / r.cpu if list_cpu and r.cpu else None, 1),
                 _n(r.rss_before_mib, 0),
                 _n(r.peak_rss_mib, 0),
@@ -340,14 +339,7 @@ def targets(results: list[Result]) -> list[str]:
 
 
 def machine_facts(quick: bool, corpus_size: int) -> dict[str, str]:
-    cpu = platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     scenarios = "; ".join(f"`{s.name}`: {s.describe()}" for s in SCENARIOS.values())
     return {
         "run": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, "

@@ -169,6 +169,45 @@ def wait_for_timed_call(stdout: int, timeout: float) -> bool | None:
     return None
 
 
+def run_worker(
+    command: list[str],
+    request: dict[str, Any],
+    budget: float,
+    env: Callable[[str], dict[str, str]],
+) -> tuple[str | None, dict[str, Any]]:
+    """Run one worker process on `request` (to which `result_path` is added) in a scratch folder
+    (`env` gets its path). Returns what overran (see `supervise`) or None, and what the worker
+    wrote, or an "error" with the last lines of its stderr."""
+    with tempfile.TemporaryDirectory(prefix="aimlapi-bench-") as scratch:
+        result_path = Path(scratch, "result.json")
+        stderr_path = Path(scratch, "stderr.txt")
+        with stderr_path.open("wb") as stderr:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+                env=env(scratch),
+                start_new_session=True,
+            )
+            request = {**request, "result_path": str(result_path)}
+            killed = supervise(process, json.dumps(request).encode(), budget)
+        if killed is not None:
+            return killed, {}
+        if result_path.exists():
+            return None, json.loads(result_path.read_text())
+        tail = " | ".join(stderr_path.read_text(errors="replace").strip().splitlines()[-3:])
+        return None, {"error": f"worker exited {process.returncode}: {tail}"}
+
+
+def emulator_counts(api: Emulator) -> tuple[int, int, int, int]:
+    """Requests since the last `settle` (the warm-up call's left out), how many failed, the texts
+    of those answered 200, and the most in flight at once."""
+    records = [r for r in api.requests if r.inputs != [WARM_UP_TEXT]]
+    answered = sum(len(r.inputs) for r in records if r.status == 200)
+    return len(records), sum(r.status != 200 for r in records), answered, api.peak_concurrency
+
+
 def run_case(
     impl: Implementation,
     workload: Workload,
@@ -180,43 +219,30 @@ def run_case(
     api.configure(latency_per_input=workload.latency_per_input)
     settle(api)
     result = CaseResult(impl.name, impl.ours, workload.name, mode, "ok", workload.count)
-    with tempfile.TemporaryDirectory(prefix="aimlapi-bench-") as scratch:
-        result_path = Path(scratch, "result.json")
-        request = {
-            "impl": impl.name,
-            "workload": workload.name,
-            "mode": mode,
-            "base_url": api.base_url,
-            "api_key": api.api_key,
-            "result_path": str(result_path),
-        }
-        stderr_path = Path(scratch, "stderr.txt")
-        with stderr_path.open("wb") as stderr:
-            process = subprocess.Popen(
-                [str(python), str(WORKER)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-                env=worker_env(impl, scratch),
-                start_new_session=True,
-            )
-            killed = supervise(process, json.dumps(request).encode(), workload.budget)
-        if killed == "timeout":
-            result.status, result.wall = "timeout", workload.budget
-            result.error = f"the timed call was not done within the {workload.budget:.0f} s budget"
-        elif killed == "set-up":
-            result.status = "error"
-            result.error = f"imports, set-up and warm-up took over {SET_UP_TIMEOUT:.0f} s; killed"
-        elif result_path.exists():
-            _apply(result, json.loads(result_path.read_text()), expected)
-        else:
-            tail = " | ".join(stderr_path.read_text(errors="replace").strip().splitlines()[-3:])
-            _apply(result, {"error": f"worker exited {process.returncode}: {tail}"}, expected)
-    records = [r for r in api.requests if r.inputs != [WARM_UP_TEXT]]
-    result.requests = len(records)
-    result.failed_requests = sum(r.status != 200 for r in records)
-    result.texts_answered = sum(len(r.inputs) for r in records if r.status == 200)
-    result.peak_in_flight = api.peak_concurrency
+    request = {
+        "impl": impl.name,
+        "workload": workload.name,
+        "mode": mode,
+        "base_url": api.base_url,
+        "api_key": api.api_key,
+    }
+    killed, payload = run_worker(
+        [str(python), str(WORKER)],
+        request,
+        workload.budget,
+        lambda scratch: worker_env(impl, scratch),
+    )
+    if killed == "timeout":
+        result.status, result.wall = "timeout", workload.budget
+        result.error = f"the timed call was not done within the {workload.budget:.0f} s budget"
+    elif killed == "set-up":
+        result.status = "error"
+        result.error = f"imports, set-up and warm-up took over {SET_UP_TIMEOUT:.0f} s; killed"
+    else:
+        _apply(result, payload, expected)
+    result.requests, result.failed_requests, result.texts_answered, result.peak_in_flight = (
+        emulator_counts(api)
+    )
     return result
 
 
@@ -245,15 +271,18 @@ def _revision() -> str:
     return f"commit {described.stdout.strip()}"
 
 
-def machine_facts(quick: bool, workloads: tuple[Workload, ...]) -> dict[str, str]:
-    cpu = platform.processor() or platform.machine()
+def cpu_model() -> str:
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+                return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor() or platform.machine()
+
+
+def machine_facts(quick: bool, workloads: tuple[Workload, ...]) -> dict[str, str]:
+    cpu = cpu_model()
     latencies = ", ".join(f"{w.latency_per_input * 1000:g} ms for {w.name}" for w in workloads)
     budgets = ", ".join(f"{w.budget:.0f} s for {w.name}" for w in workloads)
     return {

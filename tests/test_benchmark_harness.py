@@ -23,7 +23,7 @@ CORPUS_SIZE = 300
 
 
 def test_every_path_runs_is_checked_and_reported() -> None:
-    cases = [Case("parallel", path, 500) for path in ("list", "numpy", "stream", "raw")]
+    cases = [Case("parallel", path, 500) for path in ("list", "numpy", "stream", "raw", "fetch")]
     cases.append(Case("parallel", "numpy", 400, repeats=0.3))
     with Emulator() as api:
         expected = bulk.prime(api, corpus(CORPUS_SIZE))
