@@ -5,6 +5,7 @@ result = EmbeddingsClient().embed(["first text", "second text"], model="text-emb
 result.vectors  # one vector per text, in input order
 """
 
+from ._assembly import Output
 from ._batching import LongText, OverItemLimit, estimate_tokens, validate_texts
 from ._errors import (
     AimlapiError,
@@ -25,6 +26,7 @@ from ._version import __version__
 from .client import (
     DEFAULT_BASE_URL,
     DEFAULT_MODEL,
+    EmbeddingChunk,
     EmbeddingResult,
     EmbeddingsClient,
     Usage,
@@ -48,6 +50,7 @@ __all__ = [
     "AimlapiError",
     "AuthenticationError",
     "BadRequestError",
+    "EmbeddingChunk",
     "EmbeddingResult",
     "EmbeddingsClient",
     "InputRole",
@@ -58,6 +61,7 @@ __all__ = [
     "ModelSpec",
     "ModelStatusWarning",
     "NotFoundError",
+    "Output",
     "OverItemLimit",
     "PermissionDeniedError",
     "RateLimitError",

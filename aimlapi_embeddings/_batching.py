@@ -64,28 +64,39 @@ def _max_bytes_for(max_tokens: int) -> int:
     return max(1, math.floor((max_tokens - _TOKENS_PER_INPUT) * BYTES_PER_TOKEN))
 
 
-def validate_texts(texts: object) -> list[str]:
-    """Check the input list; raise `InvalidInputError` naming the first bad text and its index."""
+def check_iterable(texts: object) -> None:
+    """Refuse, before reading any text, an argument that is not an ordered collection of texts."""
     if isinstance(texts, (str, bytes, bytearray)):
         msg = (
             f"texts must be a list of strings, not a single {type(texts).__name__}; "
             "wrap one text in a list: [text]"
         )
         raise InvalidInputError(msg)
-    # Any ordered iterable will do (a list, a tuple, a pandas Series); unordered ones would lose
-    # the pairing between texts and vectors.
+    # Any ordered iterable will do (a list, a tuple, a pandas Series, a generator); unordered
+    # ones would lose the pairing between texts and vectors.
     if not isinstance(texts, Iterable) or isinstance(texts, (Mapping, Set)):
         msg = f"texts must be a list of strings, not {type(texts).__name__}"
         raise InvalidInputError(msg)
+
+
+def validate_texts(texts: object, first: int = 0) -> list[str]:
+    """Check the input list; raise `InvalidInputError` naming the first bad text and its index.
+
+    `first` is the index of `texts[0]` in the caller's input (a stream's window starts later).
+    """
+    check_iterable(texts)
+    assert isinstance(texts, Iterable)
     checked = list(texts)
-    for index, text in enumerate(checked):
+    for offset, text in enumerate(checked):
         if not isinstance(text, str):
+            index = first + offset
             msg = f"texts[{index}] is {type(text).__name__}, not str: {_preview(text)}"
             raise InvalidInputError(msg, index=index)
         if not text.isascii():
             try:
                 text.encode("utf-8")
             except UnicodeEncodeError as exc:
+                index = first + offset
                 msg = (
                     f"texts[{index}] has a lone surrogate U+{ord(text[exc.start]):04X} at "
                     f"position {exc.start}: it is not valid Unicode text and cannot be sent as "
@@ -164,6 +175,8 @@ class Plan:
     """The pieces of each request, in increasing order; every piece is in exactly one."""
     spans: list[range]
     """For every input text, the pieces whose vectors make up its own."""
+    blanks: list[int]
+    """The empty and whitespace-only texts, which share one stand-in piece."""
 
 
 def sends_alone(piece: str, spec: ModelSpec) -> bool:
@@ -181,8 +194,12 @@ def plan_requests(
     over_item_limit: OverItemLimit = DEFAULT_OVER_ITEM_LIMIT,
     max_concurrency: int = 1,
     batch_size: int | None = None,
+    first: int = 0,
 ) -> Plan:
     """Plan the requests for already validated `texts` under `spec`'s limits.
+
+    `first` is the index of `texts[0]` in the caller's input, for error messages; the plan's
+    own indices start at 0.
 
     A text over the model's limits (its context, or the schema's one-string length) is handled
     per `long_text`. A text within them but over the schema's list-item length (Voyage: 800
@@ -200,12 +217,13 @@ def plan_requests(
     piece_owner: list[int] = []
     spans: list[range] = []
     stand_in: range | None = None
+    blanks: list[int] = []
     context = min(spec.context_tokens, spec.max_tokens_per_request)
     # The longest piece a cut text is made of. Sent alone, pieces as long as the model takes
     # (Voyage: 8,000 characters) keep a long text in the fewest pieces, so its vector is the
     # mean of as few as possible; split, pieces of one list item (800) batch with everything else.
-    item_chars = spec.max_item_chars if over_item_limit == "split" else None
-    piece_chars = item_chars or spec.max_string_chars
+    split_chars = spec.max_item_chars if over_item_limit == "split" else None
+    piece_chars = split_chars or spec.max_string_chars
 
     for index, text in enumerate(texts):
         if not text or text.isspace():
@@ -215,22 +233,23 @@ def plan_requests(
                 piece_tokens.append(estimate_tokens(EMPTY_TEXT_STAND_IN))
                 piece_owner.append(index)
             spans.append(stand_in)
+            blanks.append(index)
             continue
-        parts = _parts(text, index, spec, context, long_text, piece_chars, item_chars)
+        parts = _parts(text, first + index, spec, context, long_text, piece_chars, split_chars)
         part_tokens = [estimate_tokens(part) for part in parts]
         if max(part_tokens) > context:
             msg = (
-                f"texts[{index}] cannot be cut to fit model {spec.name!r}: its context of "
-                f"{context} tokens is smaller than one character"
+                f"texts[{first + index}] cannot be cut to fit model {spec.name!r}: its context "
+                f"of {context} tokens is smaller than one character"
             )
-            raise InputTooLongError(msg, index=index)
+            raise InputTooLongError(msg, index=first + index)
         spans.append(range(len(pieces), len(pieces) + len(parts)))
         pieces.extend(parts)
         piece_tokens.extend(part_tokens)
         piece_owner.extend([index] * len(parts))
 
     batches = _batches(pieces, piece_tokens, spec, max_concurrency, batch_size)
-    return Plan(pieces, piece_tokens, piece_owner, batches, spans)
+    return Plan(pieces, piece_tokens, piece_owner, batches, spans, blanks)
 
 
 def _parts(
@@ -240,7 +259,7 @@ def _parts(
     context: int,
     long_text: LongText,
     piece_chars: int | None,
-    item_chars: int | None,
+    split_chars: int | None,
 ) -> list[str]:
     """What is sent for one non-blank text: itself, or the pieces it is cut into."""
     tokens = estimate_tokens(text)
@@ -249,7 +268,11 @@ def _parts(
     if tokens > context or over_string:
         if long_text == "error":
             if over_string:
-                size = f"{length} characters, over the {spec.max_string_chars} that"
+                counted = "" if length == len(text) else f" ({len(text)} characters)"
+                size = (
+                    f"{length} UTF-16 code units{counted}, as the gateway counts (an emoji "
+                    f"counts 2), over the {spec.max_string_chars} that"
+                )
             else:
                 size = (
                     f"about {tokens} tokens (counted conservatively at {BYTES_PER_TOKEN} bytes "
@@ -264,8 +287,8 @@ def _parts(
             return split_text(text, context, piece_chars)
         text = split_text(text, context, spec.max_string_chars)[0]
         length = utf16_length(text)
-    if item_chars is not None and length > item_chars:
-        return split_text(text, context, item_chars)
+    if split_chars is not None and length > split_chars:
+        return split_text(text, context, split_chars)
     return [text]
 
 
@@ -315,23 +338,12 @@ def combine(vectors: Sequence[Sequence[float]], weights: Sequence[float]) -> lis
         for position, value in enumerate(vector):
             total[position] += weight * value
     norm = math.sqrt(math.fsum(value * value for value in total))
+    if not math.isfinite(norm):
+        # Finite values near the float maximum overflowed on the way: scale them down first.
+        largest = max(abs(value) for vector in vectors for value in vector)
+        if 1.0 < largest < math.inf:
+            scaled = [[value / largest for value in vector] for vector in vectors]
+            return combine(scaled, weights)
     if norm == 0.0:
         return total
     return [value / norm for value in total]
-
-
-def assemble(plan: Plan, piece_vectors: Sequence[list[float]]) -> list[list[float]]:
-    """One vector per input text, in input order, from the vectors of the plan's pieces."""
-    vectors: list[list[float]] = []
-    for span in plan.spans:
-        if len(span) == 1:
-            vector = piece_vectors[span.start]
-            if plan.piece_owner[span.start] != len(vectors):
-                # The empty-text stand-in, owned by the first empty text: every later empty
-                # text gets its own copy, since callers may mutate their rows.
-                vector = list(vector)
-            vectors.append(vector)
-        else:
-            parts = [piece_vectors[i] for i in span]
-            vectors.append(combine(parts, [len(plan.pieces[i]) for i in span]))
-    return vectors

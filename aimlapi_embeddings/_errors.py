@@ -14,8 +14,10 @@
     │   └── InternalServerError                  5xx
     └── ResponseError                            a 200 whose body is not a valid embeddings answer
 
-Configuration mistakes (no key, bad `dimensions`, plain http) raise `ValueError` at construction.
-Messages carry the status, the server's message and its request id; never the key.
+Configuration mistakes (no key, bad `dimensions`, plain http) raise `ValueError` (a wrong value)
+or `TypeError` (a wrong kind) at construction or before the first request.
+Messages carry the status, the server's message and its request id; never the key, in any form
+a server may have echoed it.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ __all__ = [
 
 class AimlapiError(Exception):
     """Base of every error this package raises."""
+
+    resume_from: int | None = None
+    """Set by `embed_stream()`: the index of the first text it did not deliver."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

@@ -1,4 +1,12 @@
-"""Reading answers: a 200 into vectors and usage, an error status into the error tree. Pure."""
+"""Reading answers: a 200 into vectors and usage, an error status into the error tree. Pure.
+
+Everything here reads what a server sent, and a server may send anything: numbers too large for
+a float, NaN, nesting deeper than the stack, the key echoed back. Every such answer becomes an
+`AimlapiError`, never a raw `ValueError` or `RecursionError`, and every string taken from an
+answer goes through `Secret.redact` (whole, before it is cut short) on its way into a message or
+an attribute. Error messages describe values the server sent by type rather than quote them,
+unless they are short strings.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,7 @@ import binascii
 import json
 import math
 import sys
+import threading
 from array import array
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -22,6 +31,7 @@ from ._errors import (
     RateLimitError,
     ResponseError,
 )
+from ._secret import Secret, redact
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,29 +56,89 @@ def _add(left: Any, right: Any) -> Any:
     return left if right is None else left + right
 
 
-def _number(value: object) -> int | float | None:
+def _count(value: object) -> int | None:
+    """A token count as the server sent it, or None for anything that is not one."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return value
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return None
+    return int(value) if value >= 0 else None
+
+
+def _amount(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        amount = float(value)
+    except OverflowError:  # a 400-digit integer
+        return None
+    return amount if math.isfinite(amount) else None
 
 
 def parse_usage(payload: Mapping[str, Any]) -> Usage:
+    """Usage as far as it makes sense; a count that is not one (NaN, 1e999, "3") is left out."""
     usage = payload.get("usage")
     usage = usage if isinstance(usage, Mapping) else {}
     meta = payload.get("meta")
     meta_usage = meta.get("usage") if isinstance(meta, Mapping) else None
     meta_usage = meta_usage if isinstance(meta_usage, Mapping) else {}
-    prompt = _number(usage.get("prompt_tokens"))
-    total = _number(usage.get("total_tokens"))
-    credits = _number(usage.get("credits", meta_usage.get("credits_used")))
     return Usage(
-        int(prompt) if prompt is not None else None,
-        int(total) if total is not None else None,
-        float(credits) if credits is not None else None,
+        _count(usage.get("prompt_tokens")),
+        _count(usage.get("total_tokens")),
+        _amount(usage.get("credits", meta_usage.get("credits_used"))),
     )
 
 
 _LITTLE_ENDIAN = sys.byteorder == "little"
+Content = bytes | bytearray
+"""An answer's body, as the shells read it (a bytearray, not copied into bytes)."""
+# An error body nested deeper than this is kept as text: printing or copying it would recurse.
+MAX_BODY_DEPTH = 32
+# How much of a server's text goes into a message.
+MESSAGE_LIMIT = 2000
+PREVIEW_LIMIT = 300
+
+
+@dataclass(frozen=True, slots=True, repr=False)
+class Answer:
+    """An HTTP answer as the shells read it: status, reason phrase, headers and (capped) body."""
+
+    status: int
+    reason: str
+    headers: Mapping[str, str]
+    body: Content
+
+    def __repr__(self) -> str:
+        # Never the reason phrase, headers or body: a traceback that prints locals prints this.
+        return f"<Answer {self.status}, {len(self.body)} bytes>"
+
+
+_NOT_JSON = object()
+
+
+def _load_json(content: Content) -> object:
+    try:
+        return json.loads(content)
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the stack
+        return _NOT_JSON
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _text(content: Content, secret: Secret | None, limit: int) -> str:
+    """A server's bytes as text: the key cut out of the whole, then shortened."""
+    return _cut(redact(content.decode("utf-8", "replace"), secret).strip(), limit)
+
+
+def _describe(value: object, secret: Secret | None) -> str:
+    """A value from an answer, for a message: short scalars as they are, the rest by kind."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return _cut(repr(value), 40)
+    if isinstance(value, str):
+        return repr(_cut(redact(value, secret), 40))
+    return "an object" if isinstance(value, dict) else "an array"
 
 
 def _b64decode(text: str) -> bytes:
@@ -78,13 +148,22 @@ def _b64decode(text: str) -> bytes:
     return base64.b64decode(text, validate=True)
 
 
-def _decode(embedding: object, position: int) -> list[float]:
+def decode_embedding(embedding: object, position: int, *, booleans: bool) -> array[float]:
+    """One embedding as a C array: float32 ("f") from base64, float64 ("d") from JSON numbers.
+
+    Both output formats start here (lists call `.tolist()`, numpy views the buffer), so they
+    accept and refuse exactly the same answers. array("d") would take true for 1.0: if the
+    answer has a `true` or a `false` anywhere (`booleans`), the types of the numbers are
+    checked too.
+    """
     if isinstance(embedding, str):
         try:
             raw = _b64decode(embedding)
         except (binascii.Error, ValueError):
+            raw = None
+        if raw is None:
             msg = f"data[{position}].embedding is not valid base64"
-            raise ResponseError(msg) from None
+            raise ResponseError(msg)
         if len(raw) % 4:
             msg = f"data[{position}].embedding decodes to {len(raw)} bytes, not float32s"
             raise ResponseError(msg)
@@ -92,66 +171,147 @@ def _decode(embedding: object, position: int) -> list[float]:
         floats.frombytes(raw)
         if not _LITTLE_ENDIAN:
             floats.byteswap()
-        return floats.tolist()
+        return floats
     if isinstance(embedding, list):
+        if booleans and bool in set(map(type, embedding)):
+            msg = f"data[{position}].embedding holds true or false, not a number"
+            raise ResponseError(msg)
         try:
-            # array() checks every item is a number at C speed; tolist() gives plain floats.
-            return array("d", embedding).tolist()
+            # array() converts and checks at C speed.
+            return array("d", embedding)
         except TypeError:
             msg = f"data[{position}].embedding holds a value that is not a number"
-            raise ResponseError(msg) from None
+        except OverflowError:
+            msg = f"data[{position}].embedding holds a number too large for a float"
+        raise ResponseError(msg)
     msg = f"data[{position}].embedding is {type(embedding).__name__}, not a list or base64"
     raise ResponseError(msg)
 
 
-def redact(text: str, secret: str) -> str:
-    """`text` without `secret`: servers and proxies sometimes echo the request's headers."""
-    return text.replace(secret, "***") if secret else text
+def _all_finite(vector: list[float]) -> bool:
+    # A finite sum means every term is finite (one C-speed pass); a sum of large finite values
+    # can overflow, so an infinite one is checked term by term before calling anything NaN.
+    return math.isfinite(sum(vector)) or all(map(math.isfinite, vector))
 
 
-def parse_embeddings(
-    content: bytes, expected_count: int, expected_width: int | None, *, secret: str = ""
-) -> tuple[list[list[float]], Usage]:
-    """Vectors in request order, checked for count, width, index and finiteness; and usage."""
-    try:
-        payload = json.loads(content)
-    except ValueError:
-        start = redact(content[:300].decode("utf-8", "replace"), secret)[:80]
-        msg = f"the API answered 200 with a body that is not JSON: {start!r}"
-        raise ResponseError(msg) from None
-    data = payload.get("data") if isinstance(payload, dict) else None
+@dataclass(frozen=True, slots=True, repr=False)
+class Embeddings:
+    """A 200's embeddings in request order, not decoded yet, and its usage."""
+
+    values: list[object]
+    """The `embedding` of each input, in the order the inputs were sent."""
+    positions: list[int]
+    """Where each came from in `data`, for messages."""
+    booleans: bool
+    """Whether the answer holds a `true` or `false` (see `decode_embedding`)."""
+    usage: Usage
+
+    def __repr__(self) -> str:
+        # Never the values: a traceback that prints locals prints this.
+        return f"<Embeddings of {len(self.values)} inputs>"
+
+
+def read_embeddings(
+    content: Content, expected_count: int, *, secret: Secret | None = None
+) -> Embeddings:
+    """Check a 200's shape (JSON, a `data` list, the count, every index once) and order it."""
+    payload = _load_json(content)
+    if payload is _NOT_JSON:
+        msg = f"the API answered 200 with a body that is not JSON: {_text(content, secret, 80)!r}"
+        raise ResponseError(msg)
+    if not isinstance(payload, dict):
+        msg = f"the API answered 200 with {_describe(payload, secret)}, not an object"
+        raise ResponseError(msg)
+    data = payload.get("data")
     if not isinstance(data, list):
+        message, _ = _message_and_id(payload, secret)
+        if message is not None:  # a gateway's error, sent with status 200
+            msg = f"the API answered 200 with an error: {message}"
+            raise ResponseError(msg)
         msg = "the API answered 200 without a `data` list"
         raise ResponseError(msg)
     if len(data) != expected_count:
         msg = f"the API returned {len(data)} vectors for {expected_count} inputs"
         raise ResponseError(msg)
-    vectors: list[list[float] | None] = [None] * expected_count
-    width = expected_width
+    values: list[object] = [None] * expected_count
+    positions = [-1] * expected_count
+    booleans: bool | None = None  # found out, at C speed, at the first array of numbers
     for position, item in enumerate(data):
         if not isinstance(item, dict):
-            msg = f"data[{position}] is not an object"
+            msg = f"data[{position}] is {_describe(item, secret)}, not an object"
             raise ResponseError(msg)
         index = item.get("index", position)
         if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < expected_count:
-            msg = f"data[{position}].index is {index!r}, not an input position"
+            msg = f"data[{position}].index is {_describe(index, secret)}, not an input position"
             raise ResponseError(msg)
-        if vectors[index] is not None:
+        if positions[index] >= 0:
             msg = f"data[{position}].index {index} appears twice"
             raise ResponseError(msg)
-        vector = _decode(item.get("embedding"), position)
+        embedding = item.get("embedding")
+        if booleans is None and isinstance(embedding, list):
+            booleans = b"true" in content or b"false" in content
+        values[index] = embedding
+        positions[index] = position
+    return Embeddings(values, positions, bool(booleans), parse_usage(payload))
+
+
+def wrong_width(position: int, found: int, expected: int) -> ResponseError:
+    return ResponseError(f"data[{position}].embedding has {found} numbers, expected {expected}")
+
+
+def not_finite(position: int) -> ResponseError:
+    return ResponseError(f"data[{position}].embedding holds NaN or infinity")
+
+
+def parse_embeddings(
+    content: Content,
+    expected_count: int,
+    expected_width: int | None,
+    *,
+    secret: Secret | None = None,
+) -> tuple[list[list[float]], Usage]:
+    """Vectors in request order, checked for count, width, index and finiteness; and usage."""
+    embeddings = read_embeddings(content, expected_count, secret=secret)
+    vectors: list[list[float]] = []
+    width = expected_width
+    for value, position in zip(embeddings.values, embeddings.positions, strict=True):
+        vector = decode_embedding(value, position, booleans=embeddings.booleans).tolist()
         if width is None:
             width = len(vector)
         if len(vector) != width or width == 0:
-            msg = f"data[{position}].embedding has {len(vector)} numbers, expected {width}"
-            raise ResponseError(msg)
-        # A sum is finite only if every term is: one C-speed pass instead of a check per number.
-        if not math.isfinite(sum(vector)):
-            msg = f"data[{position}].embedding holds NaN or infinity"
-            raise ResponseError(msg)
-        vectors[index] = vector
-    return vectors, parse_usage(payload)  # type: ignore[return-value]  # every slot is filled
+            raise wrong_width(position, len(vector), width)
+        if not _all_finite(vector):
+            raise not_finite(position)
+        vectors.append(vector)
+    return vectors, embeddings.usage
 
+
+class CallWidth:
+    """The width of every vector of one call: the model's, or else that of the first answer.
+
+    For a model whose width is not known in advance, answers of different widths would make
+    rows of different lengths, or pieces of one long text that cannot be averaged.
+    """
+
+    def __init__(self, width: int | None) -> None:
+        self._width = width
+        self._lock = threading.Lock()
+
+    @property
+    def expected(self) -> int | None:
+        return self._width
+
+    def agree(self, width: int) -> None:
+        with self._lock:
+            if self._width is None:
+                self._width = width
+            known = self._width
+        if width != known:
+            msg = f"the API returned {width}-wide vectors in one answer, {known}-wide in another"
+            raise ResponseError(msg)
+
+
+# ---- error answers -----------------------------------------------------------------------------
 
 _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
     400: BadRequestError,
@@ -162,44 +322,86 @@ _STATUS_ERRORS: dict[int, type[APIStatusError]] = {
 }
 
 
-def server_message(content: bytes) -> tuple[str, str | None, object]:
-    """The server's message, request id and parsed body, from either error body shape."""
-    try:
-        body: object = json.loads(content)
-    except ValueError:
-        text = content[:300].decode("utf-8", "replace").strip()
-        return text or "(empty body)", None, text
-    if not isinstance(body, dict):
-        return str(body)[:300], None, body
-    # OpenAI: {"error": {"message": ...}}; AI/ML API: {"message", "statusCode", "requestId", ...}
+def _depth_at_most(value: object, limit: int) -> bool:
+    """Whether `value` nests at most `limit` deep; without recursion, however deep it is."""
+    pending = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, (dict, list)):
+            if depth >= limit:
+                return False
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return True
+
+
+def _sanitized(value: object, secret: Secret | None) -> object:
+    """A copy of a parsed body with the key cut from every string (depth already bounded)."""
+    if isinstance(value, str):
+        return redact(value, secret)
+    if isinstance(value, dict):
+        return {redact(str(k), secret): _sanitized(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_sanitized(item, secret) for item in value]
+    return value
+
+
+def _message_and_id(
+    body: Mapping[str, Any], secret: Secret | None
+) -> tuple[str | None, str | None]:
+    """The message and request id of either error shape, redacted; None where there is none.
+
+    OpenAI: {"error": {"message": ...}}; AI/ML API: {"message", "statusCode", "requestId", ...}.
+    """
     error = body.get("error")
-    source = error if isinstance(error, dict) else body
+    source: Mapping[str, Any] = error if isinstance(error, dict) else body
     message = source.get("message", error if isinstance(error, str) else None)
     if isinstance(message, list):  # validation errors arrive as a list of strings
-        message = "; ".join(str(part) for part in message)
+        message = "; ".join(
+            part if isinstance(part, str) else _describe(part, None) for part in message
+        )
+    text = _cut(redact(message, secret), MESSAGE_LIMIT) if isinstance(message, str) else None
     request_id = body.get("requestId") or source.get("request_id")
-    text = str(message) if message else json.dumps(body)[:300]
-    return text, str(request_id) if request_id else None, body
+    if isinstance(request_id, (str, int)) and not isinstance(request_id, bool):
+        return text or None, _cut(redact(str(request_id), secret), 100)
+    return text or None, None
+
+
+def server_message(
+    content: Content, secret: Secret | None = None
+) -> tuple[str, str | None, object]:
+    """The server's message, request id and parsed body (redacted), from either body shape."""
+    parsed = _load_json(content)
+    if parsed is _NOT_JSON or not _depth_at_most(parsed, MAX_BODY_DEPTH):
+        text = _text(content, secret, PREVIEW_LIMIT)
+        return text or "(empty body)", None, text
+    body = _sanitized(parsed, secret)
+    message, request_id = (
+        _message_and_id(parsed, secret) if isinstance(parsed, dict) else (None, None)
+    )
+    if message is None:
+        message = _cut(json.dumps(body, ensure_ascii=False), PREVIEW_LIMIT)
+    return message, request_id, body
 
 
 def make_status_error(
     status_code: int,
     reason: str,
-    content: bytes,
+    content: Content,
     headers: Mapping[str, str],
-    secret: str,
+    secret: Secret | None,
     indices: Sequence[int] = (),
 ) -> APIStatusError:
-    """The typed error for an error answer; the key is cut from anything the server echoed.
+    """The typed error for an error answer; the key is cut from anything the server sent.
 
     `indices` are the input positions of the texts the refused request carried: a 400 names
     them, so that the caller can find the text the server objected to.
     """
-    message, request_id, body = server_message(content)
-    request_id = request_id or headers.get("x-request-id") or headers.get("request-id")
-    if secret and secret.encode() in content:
-        message = redact(message, secret)
-        body = None
+    message, request_id, body = server_message(content, secret)
+    if request_id is None:
+        header = headers.get("x-request-id") or headers.get("request-id")
+        request_id = _cut(redact(header, secret), 100) if header else None
+    reason = _cut(redact(reason, secret), 100)
     text = f"{status_code} {reason}: {message}".rstrip()
     named = tuple(sorted(set(indices))) if status_code == 400 else ()
     if named:

@@ -22,6 +22,7 @@ from typing import Any
 __all__ = [
     "BODY_VALIDATION_ERROR",
     "SchemaRules",
+    "field_violations",
     "load_index",
     "load_schema",
     "schema_rules",
@@ -56,6 +57,11 @@ def load_schema(name: str) -> Mapping[str, Any]:
         raise KeyError(msg)
     text = resources.files(__package__).joinpath(f"schemas/{name}.json").read_text()
     return json.loads(text)  # type: ignore[no-any-return]
+
+
+def field_violations(schema: Mapping[str, Any], fields: Mapping[str, Any]) -> list[str]:
+    """What in a body's fields other than `input` breaks `schema` (a valid input stands in)."""
+    return violations(schema, {**fields, "input": "x"})
 
 
 def violations(schema: Mapping[str, Any], body: object) -> list[str]:
@@ -100,6 +106,14 @@ def _is_type(value: object, expected: str) -> bool:
     return isinstance(value, _JSON_TYPES.get(expected, ()))
 
 
+# zod's messages for a value of the right shape that breaks a length or range check.
+_REFINEMENTS = ("String must contain", "Array must contain", "Number must be")
+
+
+def _quoted(value: object) -> str:
+    return f"'{value}'" if isinstance(value, str) else json.dumps(value)
+
+
 def _at(path: str, message: str) -> str:
     return f"{message} at {path}" if path else message
 
@@ -117,8 +131,10 @@ def _check(schema: Mapping[str, Any], value: object, path: str, found: list[str]
         found.append(_at(path, f"Expected {expected}, received {_received(value)}"))
         return
     if "enum" in schema and value not in schema["enum"]:
-        options = " | ".join(json.dumps(option) for option in schema["enum"])
-        found.append(_at(path, f"Invalid enum value. Expected {options}, received {value!r}"))
+        options = " | ".join(_quoted(option) for option in schema["enum"])
+        found.append(
+            _at(path, f"Invalid enum value. Expected {options}, received {_quoted(value)}")
+        )
         return
     if isinstance(value, str):
         _check_string(schema, value, path, found)
@@ -140,14 +156,14 @@ def _check_any_of(
         if not problems:
             return
         reasons.append(problems)
-    # Report the option whose type matched: "at most 800 characters" says more than "expected
-    # string, received array" about a list whose items are too long.
-    typed = [
-        problems
-        for option, problems in zip(options, reasons, strict=True)
-        if "type" not in option or _is_type(value, option["type"])
-    ]
-    found.extend((typed or reasons)[0])
+    # As zod's union does: an option whose shape matched and only broke a length or range check
+    # reports its own problems ("at most 800 characters" says what to fix); when no option's
+    # shape matched (token ids, a number), the union itself is invalid.
+    for problems in reasons:
+        if all(problem.startswith(_REFINEMENTS) for problem in problems):
+            found.extend(problems)
+            return
+    found.append(_at(path, "Invalid input"))
 
 
 def _check_string(schema: Mapping[str, Any], value: str, path: str, found: list[str]) -> None:
@@ -208,6 +224,8 @@ class SchemaRules:
     """The longest `input` sent as one string, in UTF-16 code units (None: no limit)."""
     max_item_chars: int | None
     """The longest item of an `input` list, likewise."""
+    max_items: int | None
+    """The most items an `input` list may have (None: no limit)."""
     dimensions: bool
     """Whether the body may carry `dimensions`."""
     dimensions_range: tuple[int, int] | None
@@ -222,17 +240,18 @@ def schema_rules(schema: Mapping[str, Any]) -> SchemaRules:
     """The registry-shaped rules of one model's request schema."""
     properties: Mapping[str, Any] = schema.get("properties", {})
     string_form: Mapping[str, Any] = {}
-    item_form: Mapping[str, Any] = {}
+    list_form: Mapping[str, Any] = {}
     for option in properties.get("input", {}).get("anyOf", ()):
         if option.get("type") == "string":
             string_form = option
         elif option.get("type") == "array":
-            item_form = option.get("items", {})
+            list_form = option
     dimensions = properties.get("dimensions", {})
     bounds = (dimensions.get("minimum"), dimensions.get("maximum"))
     return SchemaRules(
         max_string_chars=string_form.get("maxLength"),
-        max_item_chars=item_form.get("maxLength"),
+        max_item_chars=list_form.get("items", {}).get("maxLength"),
+        max_items=list_form.get("maxItems"),
         dimensions="dimensions" in properties,
         dimensions_range=None if None in bounds else bounds,
         fields=frozenset(properties) - {"model", "input"},

@@ -1,9 +1,12 @@
 """The flow of one request batch, written once, and the sync and async shells that drive it.
 
-A batch flow is a generator: it yields `Send(request)` or `Sleep(seconds)` and receives the
-response (or the transport error) back. Building, sending, parsing, retrying with backoff and
-splitting on "too long" are decided inside the flow by the pure functions below; the shells only
-perform the I/O: `httpx.Client` + `time` in threads, `httpx.AsyncClient` + `asyncio` in tasks.
+A batch flow is a generator: it yields `Send(request, ...)` or `Sleep(seconds)` and receives
+the answer (or the error that took its place) back. Building, sending, parsing, retrying with
+backoff and splitting on "too long" are decided inside the flow by the pure functions below; the
+shells only perform the I/O: `httpx.Client` + `time` in threads, `httpx.AsyncClient` + `asyncio`
+in tasks. Each attempt is bounded as a whole by the call's timeout and its answer by a size cap
+(`_body`); a shell hands the flow an `Answer` or an `AimlapiError`, never an httpx object, whose
+repr (reason phrase, headers) could show what a hostile server echoed.
 """
 
 from __future__ import annotations
@@ -16,14 +19,26 @@ import random
 import re
 import threading
 import time
-from collections.abc import Callable, Generator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import (
+    AsyncGenerator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from ._batching import LongText, combine, estimate_tokens, sends_alone, split_text
+from . import _network
+from ._arguments import attempt_seconds
+from ._assembly import LIST_ROWS, Row, Rows
+from ._batching import LongText, estimate_tokens, sends_alone, split_text
+from ._body import BodyReader
 from ._errors import (
     AimlapiError,
     APIConnectionError,
@@ -32,8 +47,9 @@ from ._errors import (
     InputTooLongError,
     ResponseError,
 )
-from ._gate import AsyncGate, SyncGate
-from ._response import Usage, make_status_error, parse_embeddings
+from ._gate import Gate, Stopped
+from ._response import Answer, CallWidth, Usage, make_status_error
+from ._secret import Secret, redact
 from .models import ModelSpec
 
 logger = logging.getLogger("aimlapi_embeddings")
@@ -47,11 +63,23 @@ MAX_PACING_INTERVAL = 0.1
 # A single text the server calls too long is halved at most this many times: past a 16x cut, our
 # count and the server's disagree for a reason that splitting will not fix.
 MAX_TEXT_SPLITS = 4
+# The size cap of an answer, from the largest valid one: a number in JSON takes at most 24
+# characters ("-2.2250738585072014e-308"), 48 with a separator and a pretty-printer's indent;
+# each vector adds its object ("index", "object", "embedding"), and the envelope its usage. The
+# largest valid answer, 2048 inputs of 3072 floats, is about 150 MB as JSON; its cap is 302 MB.
+# One text's answer is capped at 0.2 MB (3072 wide) to 0.5 MB (width unknown).
+BYTES_PER_NUMBER = 48
+BYTES_PER_VECTOR = 200
+ANSWER_ENVELOPE = 64 * 1024
+# The width assumed for a model whose width is not known in advance.
+WIDEST_VECTOR = 8192
 
 _RETRY_STATUSES = frozenset({408, 409, 429})
 _TOO_MANY_INPUTS = re.compile(
     r"too many inputs|batch size|inputs per request|number of inputs|array too long|"
-    r"at most \d+ (inputs|texts|items)",
+    r"at most \d+ (inputs|texts|items)|"
+    # The gateway's schema check, when a list has more items than the model's schema allows.
+    r"must contain at most \d+ element",
     re.IGNORECASE,
 )
 _TOO_MANY_TOKENS = re.compile(
@@ -125,10 +153,53 @@ def overflow_kind(error: APIStatusError) -> str | None:
     return None
 
 
-def connection_error(exc: httpx.TransportError) -> APIConnectionError:
+def _address(url: httpx.URL) -> str:
+    """host:port, without the path or query (which may carry tokens of their own)."""
+    port = url.port or {"https": 443, "http": 80}.get(url.scheme)
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    return f"{host}:{port}"
+
+
+def connection_error(
+    exc: httpx.TransportError, url: httpx.URL, secret: Secret | None
+) -> APIConnectionError:
+    """The error for a request that got no (whole) answer, naming the host it was sent to.
+
+    The cause is a copy of httpx's exception without its traceback: the frames of httpx and
+    httpcore hold the request's headers, and tracebacks that print locals would show them.
+    """
+    where = _address(url)
+    detail = redact(str(exc), secret)[:300]
+    error: APIConnectionError
     if isinstance(exc, httpx.TimeoutException):
-        return APITimeoutError(f"the API did not answer in time ({type(exc).__name__})")
-    return APIConnectionError(f"could not reach the API: {type(exc).__name__}: {exc}")
+        error = APITimeoutError(f"{where} did not answer in time ({type(exc).__name__}: {detail})")
+    elif isinstance(exc, httpx.ConnectError):
+        error = APIConnectionError(f"could not reach {where}: {type(exc).__name__}: {detail}")
+    else:
+        error = APIConnectionError(
+            f"the connection to {where} failed: {type(exc).__name__}: {detail}"
+        )
+    error.__cause__ = type(exc)(detail)
+    return error
+
+
+E = TypeVar("E", bound=BaseException)
+
+
+def detached(error: E) -> E:
+    """`error` without the frames it was raised in and the exception it was raised during.
+
+    Their local variables hold what the server sent (a body, a header), and tracebacks that
+    print locals (pytest --showlocals, Sentry, rich) walk the whole chain. The error is raised
+    again, afresh, where the flow decides to.
+    """
+    error.__traceback__ = None
+    error.__context__ = None
+    return error
+
+
+def deadline_error(url: httpx.URL, seconds: float) -> APITimeoutError:
+    return APITimeoutError(f"{_address(url)} did not answer in time: not within {seconds:g} s")
 
 
 # ---- shared state of one client ----------------------------------------------------------------
@@ -180,7 +251,14 @@ class Throttle:
 
 @dataclass(frozen=True, slots=True)
 class Send:
+    """One attempt at a request."""
+
     request: httpx.Request
+    max_bytes: int
+    """The largest valid answer; a larger one is refused before it is read whole."""
+    seconds: float | None
+    """How long the attempt may take as a whole; None: no bound."""
+    secret: Secret
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,8 +267,8 @@ class Sleep:
 
 
 Step = Send | Sleep
-Outcome = httpx.Response | httpx.TransportError | None
-BatchResult = tuple[list[list[float]], Usage]
+Outcome = Answer | AimlapiError | None
+BatchResult = tuple[list[Row], Usage]
 Flow = Generator[Step, Outcome, BatchResult]
 
 
@@ -199,17 +277,38 @@ class CallSettings:
     """Everything a batch flow needs; fixed for one embed() call."""
 
     url: str
-    headers: Mapping[str, str]
-    secret: str
+    headers: Mapping[str, str] = field(repr=False)
+    """Without Authorization: `BearerAuth` adds it as the request is sent. Not in the repr:
+    `default_headers` may hold credentials of their own (a proxy's token)."""
+    secret: Secret
     body: Mapping[str, Any]
     """Every field but `input`."""
     spec: ModelSpec
-    width: int | None
+    width: CallWidth
     long_text: LongText
     max_retries: int
     throttle: Throttle
     timeout: httpx.Timeout
     model: str = ""
+    blank_texts: tuple[int, ...] = ()
+    """Every empty or whitespace-only text of the call: they share one stand-in piece, owned by
+    the first of them."""
+    rows: Rows = LIST_ROWS
+    """The output format: how answers are decoded and pieces averaged."""
+
+    def texts_of(self, owners: Sequence[int]) -> list[int]:
+        """The input positions a request carried: its pieces' owners, and every blank text when
+        it carried their shared stand-in."""
+        named = set(owners)
+        if self.blank_texts and self.blank_texts[0] in named:
+            named.update(self.blank_texts)
+        return sorted(named)
+
+    def send(self, pieces: Sequence[str]) -> Send:
+        """The step that sends `pieces` in one request."""
+        width = self.width.expected or WIDEST_VECTOR
+        limit = ANSWER_ENVELOPE + len(pieces) * (BYTES_PER_VECTOR + width * BYTES_PER_NUMBER)
+        return Send(self.request(pieces), limit, attempt_seconds(self.timeout), self.secret)
 
     def request(self, pieces: Sequence[str]) -> httpx.Request:
         body = dict(self.body)
@@ -236,7 +335,7 @@ def batch_flow(
         # The planner never batches such pieces; halves of a text the server called too long
         # can be, and go one request each.
         return (yield from _one_by_one(call, pieces, owners, splits))
-    request = call.request(pieces)
+    step = call.send(pieces)
     attempt = 0
     while True:
         pause = call.throttle.reserve()
@@ -245,44 +344,44 @@ def batch_flow(
         logger.debug(
             "POST %s model=%s inputs=%d attempt=%d", call.url, call.model, len(pieces), attempt + 1
         )
-        outcome = yield Send(request)
-        headers: Mapping[str, str] | None = None
+        # No local variable here holds what the server sent but `outcome`, whose repr is safe.
+        outcome = yield step
         error: AimlapiError
-        if isinstance(outcome, httpx.Response):
-            if outcome.status_code == 200:
+        if isinstance(outcome, Answer):
+            if outcome.status == 200:
                 try:
-                    result = parse_embeddings(
-                        outcome.content, len(pieces), call.width, secret=call.secret
+                    vectors, usage = call.rows.parse(
+                        outcome.body, len(pieces), call.width.expected, secret=call.secret
                     )
+                    call.width.agree(len(vectors[0]))
                 except ResponseError as exc:
-                    error = exc
+                    error = detached(exc)
                 else:
                     call.throttle.relax()
-                    return result
+                    return vectors, usage
             else:
                 status_error = make_status_error(
-                    outcome.status_code,
-                    outcome.reason_phrase,
-                    outcome.content,
+                    outcome.status,
+                    outcome.reason,
+                    outcome.body,
                     outcome.headers,
                     call.secret,
-                    owners,
+                    call.texts_of(owners),
                 )
                 kind = overflow_kind(status_error)
                 if kind is not None:
                     return (
                         yield from _split_flow(call, pieces, owners, status_error, kind, splits)
                     )
-                if not should_retry_status(outcome.status_code):
+                if not should_retry_status(outcome.status):
                     raise status_error
-                error, headers = status_error, outcome.headers
+                error = status_error
         else:
             assert outcome is not None
-            error = connection_error(outcome)
-            error.__cause__ = outcome
+            error = outcome
         if attempt >= call.max_retries:
             raise error
-        delay = retry_delay(attempt, headers)
+        delay = retry_delay(attempt, outcome.headers if isinstance(outcome, Answer) else None)
         attempt += 1
         logger.info("retrying in %.2fs (attempt %d) after: %s", delay, attempt + 1, error)
         if isinstance(error, APIStatusError) and error.status_code == 429:
@@ -297,7 +396,7 @@ def _one_by_one(
     call: CallSettings, pieces: Sequence[str], owners: Sequence[int], splits: int
 ) -> Flow:
     """Pieces that must go alone: each in its own request, in turn."""
-    vectors: list[list[float]] = []
+    vectors: list[Row] = []
     usage = Usage()
     for piece, owner in zip(pieces, owners, strict=True):
         piece_vectors, piece_usage = yield from batch_flow(call, [piece], [owner], splits)
@@ -333,7 +432,7 @@ def _split_flow(
         halves = halves[:1]
     logger.info("texts[%d] is too long for the server; sending it in %d pieces", owner, len(halves))
     vectors, usage = yield from batch_flow(call, halves, [owner] * len(halves), splits + 1)
-    return [combine(vectors, [len(half) for half in halves])], usage
+    return [call.rows.combine(vectors, [len(half) for half in halves])], usage
 
 
 # ---- shells ------------------------------------------------------------------------------------
@@ -346,16 +445,84 @@ class _Stopped(Exception):
 
 
 def _rate_limited(outcome: Outcome) -> bool:
-    return isinstance(outcome, httpx.Response) and outcome.status_code == 429
+    return isinstance(outcome, Answer) and outcome.status == 429
+
+
+def _reader(response: httpx.Response, step: Send) -> BodyReader:
+    """A reader for `response`'s body; fed already if the body is in memory."""
+    if response.is_stream_consumed:
+        # An answer built in memory (httpx.MockTransport): httpx has read and decoded it.
+        reader = BodyReader(response.status_code, None, step.max_bytes)
+        reader.feed(response.content)
+        return reader
+    return BodyReader(
+        response.status_code,
+        response.headers.get("content-encoding"),
+        step.max_bytes,
+        response.headers.get("content-length"),
+    )
+
+
+def _answer(response: httpx.Response, reader: BodyReader) -> Answer:
+    return Answer(response.status_code, response.reason_phrase, response.headers, reader.body())
+
+
+def exchange_sync(client: httpx.Client, step: Send, stop: threading.Event | None) -> Outcome:
+    """One attempt: send, read the answer under its cap, all within the attempt's time."""
+    try:
+        with _network.attempt(step.seconds, stop):
+            response = client.send(step.request, stream=True)
+            try:
+                reader = _reader(response, step)
+                for chunk in [] if response.is_stream_consumed else response.iter_raw():
+                    if not reader.feed(chunk):
+                        break
+                return _answer(response, reader)
+            finally:
+                response.close()
+    except httpx.TransportError as exc:
+        return connection_error(exc, step.request.url, step.secret)
+    except ResponseError as exc:  # the answer was too large or not in its encoding
+        return detached(exc)
+
+
+async def _read_async(client: httpx.AsyncClient, step: Send) -> Answer:
+    response = await client.send(step.request, stream=True)
+    try:
+        reader = _reader(response, step)
+        if not response.is_stream_consumed:
+            async for chunk in response.aiter_raw():
+                if not reader.feed(chunk):
+                    break
+        return _answer(response, reader)
+    finally:
+        await response.aclose()
+
+
+async def exchange_async(client: httpx.AsyncClient, step: Send) -> Outcome:
+    """The async twin of `exchange_sync`; the attempt's time is bounded by `wait_for`."""
+    try:
+        return await asyncio.wait_for(_read_async(client, step), step.seconds)
+    except asyncio.TimeoutError:
+        assert step.seconds is not None
+        return deadline_error(step.request.url, step.seconds)
+    except httpx.TransportError as exc:
+        return connection_error(exc, step.request.url, step.secret)
+    except ResponseError as exc:
+        return detached(exc)
 
 
 def drive_sync(
     flow: Generator[Step, Outcome, T],
     client: httpx.Client,
-    gate: SyncGate,
-    stop: threading.Event,
+    gate: Gate,
+    stop: threading.Event | None,
 ) -> T:
-    """Perform a flow's steps with blocking I/O; `gate` bounds the client's requests in flight."""
+    """Perform a flow's steps with blocking I/O; `gate` bounds the client's requests in flight.
+
+    `stop` is set when the call has failed elsewhere: the flow then ends at its next step, and a
+    request it has in flight ends at once (`_network`).
+    """
     outcome: Outcome = None
     while True:
         try:
@@ -363,24 +530,26 @@ def drive_sync(
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
         if isinstance(step, Sleep):
-            if stop.wait(step.seconds):
+            if stop is not None and stop.wait(step.seconds):
                 flow.close()
                 raise _Stopped
+            if stop is None:
+                time.sleep(step.seconds)
             outcome = None
             continue
-        with gate.slot() as slot:
-            if stop.is_set():
-                flow.close()
-                raise _Stopped
-            try:
-                outcome = client.send(step.request)
-            except httpx.TransportError as exc:
-                outcome = exc
-            slot.rate_limited = _rate_limited(outcome)
+        try:
+            with gate.slot(stop) as slot:
+                if stop is not None and stop.is_set():
+                    raise _Stopped
+                outcome = exchange_sync(client, step, stop)
+                slot.rate_limited = _rate_limited(outcome)
+        except (Stopped, _Stopped):
+            flow.close()
+            raise _Stopped from None
 
 
 async def drive_async(
-    flow: Generator[Step, Outcome, T], client: httpx.AsyncClient, gate: AsyncGate
+    flow: Generator[Step, Outcome, T], client: httpx.AsyncClient, gate: Gate
 ) -> T:
     """Perform a flow's steps on the running event loop; `gate` as in `drive_sync`."""
     outcome: Outcome = None
@@ -393,81 +562,82 @@ async def drive_async(
             await asyncio.sleep(step.seconds)
             outcome = None
             continue
-        async with gate.slot() as slot:
-            try:
-                outcome = await client.send(step.request)
-            except httpx.TransportError as exc:
-                outcome = exc
+        async with gate.aslot() as slot:
+            outcome = await exchange_async(client, step)
             slot.rate_limited = _rate_limited(outcome)
 
 
 # ---- schedulers: many flows at once under max_concurrency -------------------------------------
 
+K = TypeVar("K")
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
+
+
+class Work(Protocol[K, T, R_co]):
+    """What a scheduler runs: flows handed out by `take`, their results handed back to `add`.
+
+    `take` is asked again after every `add`, so what a result decides (a stream's next window)
+    starts at once. `add` returns what the scheduler yields to its caller (a finished chunk).
+    """
+
+    def take(self, most: int) -> Sequence[tuple[K, Callable[[], Generator[Step, Outcome, T]]]]:
+        """Up to `most` more flows to start, each with a key that `add` gets back."""
+
+    def add(self, key: K, result: T) -> Iterable[R_co]: ...
+
 
 def run_sync(
-    flows: Sequence[Callable[[], Generator[Step, Outcome, T]]],
-    client: httpx.Client,
-    gate: SyncGate,
-    max_concurrency: int,
-    on_done: Callable[[int], None],
-) -> list[T]:
-    """Run every flow, at most `max_concurrency` at a time, in threads; results in flow order."""
-    results: list[T | None] = [None] * len(flows)
+    work: Work[K, T, R], client: httpx.Client, gate: Gate, max_concurrency: int
+) -> Iterator[R]:
+    """Run `work`'s flows, at most `max_concurrency` at a time, in threads; yield what `add`
+    makes of their results. Slots are refilled before anything is yielded, so requests stay in
+    flight while the caller handles it."""
     stop = threading.Event()
-    if len(flows) == 1 or max_concurrency == 1:
-        for index, make_flow in enumerate(flows):
-            results[index] = drive_sync(make_flow(), client, gate, stop)
-            on_done(index)
-        return results  # type: ignore[return-value]
-    workers = min(len(flows), max_concurrency)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="aimlapi-embed")
-    futures = {
-        pool.submit(drive_sync, make_flow(), client, gate, stop): index
-        for index, make_flow in enumerate(flows)
-    }
+    pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="aimlapi-embed")
+    running: dict[Future[T], K] = {}
+
+    def start() -> None:
+        for key, make_flow in work.take(max_concurrency - len(running)):
+            running[pool.submit(drive_sync, make_flow(), client, gate, stop)] = key
+
     try:
-        for future in as_completed(futures):
-            index = futures[future]
-            results[index] = future.result()
-            on_done(index)
+        start()
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            made = [item for done_ in done for item in work.add(running.pop(done_), done_.result())]
+            start()
+            yield from made
     except BaseException:
-        # Raise now, not after the requests still in flight: `stop` makes their threads give
-        # up at their next step, and the unstarted ones are cancelled.
+        # Raise now, not after the requests still in flight: `stop` ends them and their threads
+        # at once (Ctrl-C included), and the unstarted ones are cancelled. The same when the
+        # caller stops reading (GeneratorExit).
         stop.set()
         pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
-    return results  # type: ignore[return-value]
 
 
 async def run_async(
-    flows: Sequence[Callable[[], Generator[Step, Outcome, T]]],
-    client: httpx.AsyncClient,
-    gate: AsyncGate,
-    max_concurrency: int,
-    on_done: Callable[[int], None],
-) -> list[T]:
-    """Run every flow, at most `max_concurrency` at a time, as tasks; results in flow order."""
-    results: list[T | None] = [None] * len(flows)
-    # Two bounds: this one starts at most max_concurrency flows of the call at a time (each builds
-    # its request body when it starts); `gate` bounds requests in flight across all calls.
-    semaphore = asyncio.Semaphore(max_concurrency)
+    work: Work[K, T, R], client: httpx.AsyncClient, gate: Gate, max_concurrency: int
+) -> AsyncGenerator[R, None]:
+    """The async twin of `run_sync`: flows as tasks of the running event loop."""
+    running: dict[asyncio.Task[T], K] = {}
 
-    async def run(index: int) -> None:
-        async with semaphore:
-            results[index] = await drive_async(flows[index](), client, gate)
-        on_done(index)
+    def start() -> None:
+        for key, make_flow in work.take(max_concurrency - len(running)):
+            running[asyncio.ensure_future(drive_async(make_flow(), client, gate))] = key
 
-    if len(flows) == 1:
-        await run(0)
-        return results  # type: ignore[return-value]
-    tasks = [asyncio.ensure_future(run(index)) for index in range(len(flows))]
     try:
-        await asyncio.gather(*tasks)
-    except BaseException:
-        # One failed or the caller cancelled: stop the rest and leave no task behind.
-        for task in tasks:
+        start()
+        while running:
+            done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            made = [item for task in done for item in work.add(running.pop(task), task.result())]
+            start()
+            for item in made:
+                yield item
+    finally:
+        # One failed, the caller cancelled or stopped reading: stop the rest, leave no task.
+        for task in running:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        raise
-    return results  # type: ignore[return-value]
+        await asyncio.gather(*running, return_exceptions=True)

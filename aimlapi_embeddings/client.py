@@ -3,47 +3,54 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import ipaddress
 import os
-import threading
 import weakref
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence, Sized
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypedDict, TypeVar, overload
 
 import httpx
 
+from . import _arguments, _network
+from ._assembly import Assembly, Output, rows_for
 from ._batching import (
     DEFAULT_OVER_ITEM_LIMIT,
+    MAX_AUTO_BATCH,
     LongText,
     OverItemLimit,
     Plan,
-    assemble,
+    check_iterable,
     plan_requests,
-    validate_texts,
 )
-from ._gate import AsyncGate, SyncGate
-from ._response import Usage
-from ._schema import load_schema, violations
-from ._transport import (
-    BatchResult,
-    CallSettings,
-    Flow,
-    Throttle,
-    batch_flow,
-    run_async,
-    run_sync,
-)
+from ._body import ACCEPT_ENCODING
+from ._errors import AimlapiError
+from ._gate import Gate
+from ._pools import Pools
+from ._response import CallWidth, Usage
+from ._schema import field_violations, load_schema
+from ._secret import BearerAuth, Secret
+from ._stream import EmbeddingChunk, Stream, StreamProgress, Window
+from ._transport import CallSettings, Throttle, batch_flow, run_async, run_sync
 from ._version import __version__
 from .models import InputRole, ModelSpec, get_model_spec, warn_about_model
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from ._numpy import FloatArray
 
 __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MODEL",
+    "EmbeddingChunk",
     "EmbeddingResult",
     "EmbeddingsClient",
     "Usage",
+    "api_key_secret",
     "resolve_api_key",
     "resolve_base_url",
 ]
@@ -62,12 +69,17 @@ ProgressCallback = Callable[[int, int], None]
 When long texts are sent in pieces, `texts_done` is the share of pieces sent, in texts."""
 
 
+V = TypeVar("V")
+Vectors = list[list[float]]
+
+
 @dataclass(frozen=True, slots=True, repr=False)
-class EmbeddingResult:
+class EmbeddingResult(Generic[V]):
     """The answer to one `embed()` call."""
 
-    vectors: list[list[float]]
-    """One vector per input text, in input order, always."""
+    vectors: V
+    """One vector per input text, in input order, always: lists of floats, or with
+    `output="numpy"` the rows of a float32 array of shape (texts, width)."""
     usage: Usage
     """Tokens (and credits, where the API says) summed over every request of the call."""
     model: str
@@ -75,30 +87,72 @@ class EmbeddingResult:
     def __repr__(self) -> str:
         # A summary: the full repr of a large call is megabytes, and asyncio.run() in CPython
         # 3.11 builds the repr of its main task's result on the way out.
-        width = len(self.vectors[0]) if self.vectors else 0
+        vectors: Any = self.vectors
+        width = len(vectors[0]) if len(vectors) else 0
         return (
-            f"EmbeddingResult(model={self.model!r}, vectors=<{len(self.vectors)} x {width}>, "
+            f"EmbeddingResult(model={self.model!r}, vectors=<{len(vectors)} x {width}>, "
             f"usage={self.usage!r})"
         )
 
 
-def resolve_api_key(api_key: str | None) -> str:
+class EmbedOptions(TypedDict, total=False):
+    """The keyword arguments every embed method takes besides `output` and `on_progress`."""
+
+    model: str | ModelSpec
+    dimensions: int | None
+    input_type: InputRole
+    long_text: LongText
+    over_item_limit: OverItemLimit
+    batch_size: int | None
+    extra_body: Mapping[str, Any] | None
+
+
+class SecretLike(Protocol):
+    """pydantic's and LangChain's `SecretStr`: a key handed over without showing it."""
+
+    def get_secret_value(self) -> str: ...
+
+
+def resolve_api_key(api_key: str | SecretLike | None) -> str:
     """The key given, else `AIMLAPI_API_KEY`; a clear error when there is none."""
-    key = api_key if api_key is not None else os.environ.get(API_KEY_ENV)
-    key = (key or "").strip()
-    if not key:
+    return api_key_secret(api_key).reveal()
+
+
+def api_key_secret(api_key: str | SecretLike | None) -> Secret:
+    """The key given (or `AIMLAPI_API_KEY`), checked, held so that it shows as stars.
+
+    No local variable of a frame that can raise holds the key in the clear: a traceback that
+    prints locals shows the `Secret`, which is stars.
+    """
+    if api_key is not None and not isinstance(api_key, str):
+        if not hasattr(api_key, "get_secret_value"):
+            msg = f"api_key must be a str or a SecretStr, not {type(api_key).__name__}"
+            raise TypeError(msg)
+        secret = Secret(str(api_key.get_secret_value()).strip())
+    else:
+        secret = Secret(
+            (api_key if api_key is not None else os.environ.get(API_KEY_ENV, "")).strip()
+        )
+    del api_key
+    if not secret.reveal():
         msg = (
             f"no AI/ML API key: pass api_key=... or set the {API_KEY_ENV} environment variable "
             "(keys: https://aimlapi.com/app/keys)"
         )
         raise ValueError(msg)
-    return key
+    problem = secret.problem()
+    if problem is not None:
+        raise ValueError(problem)
+    return secret
 
 
 def resolve_base_url(base_url: str | None) -> str:
     """The URL given, else `AIMLAPI_BASE_URL` / `AIMLAPI_API_BASE`, else the public API."""
     if base_url is None:
         base_url = next((os.environ[name] for name in BASE_URL_ENVS if os.environ.get(name)), None)
+    if base_url is not None and not isinstance(base_url, str):
+        msg = f"base_url must be a str, not {type(base_url).__name__}"
+        raise TypeError(msg)
     return (base_url or DEFAULT_BASE_URL).rstrip("/")
 
 
@@ -113,7 +167,14 @@ def _is_loopback(host: str) -> bool:
 
 def check_base_url(base_url: str, *, allow_insecure_http: bool) -> None:
     """Refuse to send the key in clear text anywhere but this machine, unless told to."""
-    url = httpx.URL(base_url)
+    try:
+        url = httpx.URL(base_url)
+    except httpx.InvalidURL as exc:
+        msg = f"base_url is not a URL: {exc}"
+        raise ValueError(msg) from None
+    if url.scheme in ("https", "http") and not url.host:
+        msg = f"base_url names no host: {base_url!r}"
+        raise ValueError(msg)
     if url.scheme == "https":
         return
     if url.scheme != "http":
@@ -127,54 +188,53 @@ def check_base_url(base_url: str, *, allow_insecure_http: bool) -> None:
         raise ValueError(msg)
 
 
-class _Secret:
-    """Holds the key so that repr(), vars() and debuggers show stars, never the key."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: str) -> None:
-        self.value = value
-
-    def __repr__(self) -> str:
-        return "'**********'"
-
-
-class _LoopClient:
-    """The AsyncClient of one event loop, closed by the loop's own shutdown (asyncio.run)."""
-
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient, max_concurrency: int
-    ) -> None:
-        self.loop = weakref.ref(loop)
-        self.client = client
-        self.gate = AsyncGate(max_concurrency)
-        self.closer: AsyncIterator[None] | None = None
-
-    def alive(self) -> bool:
-        loop = self.loop()
-        return loop is not None and not loop.is_closed()
-
-
-async def _close_at_loop_shutdown(client: httpx.AsyncClient) -> AsyncIterator[None]:
-    # asyncio.run() calls loop.shutdown_asyncgens() before closing the loop, which runs this
-    # finally: the pooled connections close while their loop can still close them.
+def _runs_an_event_loop() -> bool:
+    """Whether this thread is running an event loop (a sync call made from a coroutine)."""
     try:
-        yield
-    finally:
-        await client.aclose()
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+# Every client alive in this process, so that a forked child can give each fresh pools.
+_clients: weakref.WeakSet[EmbeddingsClient] = weakref.WeakSet()
+# What a forked child took over from its parent and must never touch (see _after_fork_in_child).
+_inherited: list[object] = []
+
+
+def _after_fork_in_child() -> None:
+    """Fresh pools, gate and throttle in a forked child (multiprocessing, Gunicorn, Celery).
+
+    The parent's pooled sockets are shared with it: used from both sides, answers would be read
+    by the wrong process. Its gate counts the parent's requests in flight, which never end here.
+    Its pools' locks may be held by threads that do not exist here. So the child closes its
+    copies of the sockets and drops the rest unused (kept referenced, so nothing finalizes them).
+    """
+    _network.close_inherited_sockets()
+    for client in list(_clients):
+        _inherited.append(client.__dict__.get("_pools"))
+        client._setup()
+
+
+if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class EmbeddingsClient:
     """Embeds texts with any AI/ML API embedding model, batching, retrying and in parallel.
 
-    Thread-safe; one instance serves many threads and event loops. Picklable and deep-copyable:
-    the connection pools are rebuilt lazily in the copy. Constructors do no network I/O.
+    Thread-safe; one instance serves many threads and event loops, and `max_concurrency` bounds
+    the requests in flight of all of them together (a sync call made inside a running event
+    loop, which blocks that loop, is bounded on its own). Picklable, deep-copyable and
+    fork-safe: the connection pools are rebuilt lazily in the copy or the child. Constructors do
+    no network I/O.
     """
 
     def __init__(
         self,
         *,
-        api_key: str | None = None,
+        api_key: str | SecretLike | None = None,
         base_url: str | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         timeout: float | httpx.Timeout | None = DEFAULT_TIMEOUT,
@@ -184,19 +244,16 @@ class EmbeddingsClient:
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        if max_retries < 0:
-            msg = f"max_retries must be >= 0, not {max_retries}"
-            raise ValueError(msg)
-        if max_concurrency < 1:
-            msg = f"max_concurrency must be >= 1, not {max_concurrency}"
-            raise ValueError(msg)
+        try:
+            self._secret = api_key_secret(api_key)
+        finally:
+            del api_key  # from here on, a traceback's locals show the Secret: stars
+        self.max_retries = _arguments.max_retries(max_retries)
+        self.max_concurrency = _arguments.max_concurrency(max_concurrency)
+        self.timeout = _arguments.timeout(timeout)
+        self.default_headers = _arguments.default_headers(default_headers)
         self.base_url = resolve_base_url(base_url)
         check_base_url(self.base_url, allow_insecure_http=allow_insecure_http)
-        self._secret = _Secret(resolve_api_key(api_key))
-        self.max_retries = max_retries
-        self.timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
-        self.max_concurrency = max_concurrency
-        self.default_headers = dict(default_headers or {})
         self.allow_insecure_http = allow_insecure_http
         if async_transport is None and isinstance(transport, httpx.AsyncBaseTransport):
             async_transport = transport  # httpx.MockTransport serves both
@@ -205,19 +262,18 @@ class EmbeddingsClient:
         self._setup()
 
     def _setup(self) -> None:
-        self._lock = threading.Lock()
         # max_concurrency bounds the requests in flight of the whole client, not of each call:
         # LlamaIndex, for one, runs many embed calls at once on one instance.
-        self._gate = SyncGate(self.max_concurrency)
+        self._gate = Gate(self.max_concurrency)
         self._throttle = Throttle()
-        self._sync_client: httpx.Client | None = None
-        self._loop_clients: dict[int, _LoopClient] = {}
+        self._pools = Pools(self._new_client, self._new_async_client)
+        _clients.add(self)
 
     # -- pickling and copying: configuration travels, pools and locks are rebuilt ----------------
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in ("_lock", "_gate", "_throttle", "_sync_client", "_loop_clients"):
+        for name in ("_gate", "_throttle", "_pools"):
             del state[name]
         return state
 
@@ -226,15 +282,19 @@ class EmbeddingsClient:
         self._setup()
 
     def __repr__(self) -> str:
+        # From __dict__: a traceback that prints locals shows a half-built client too.
+        settings = self.__dict__
         return (
-            f"EmbeddingsClient(base_url={self.base_url!r}, api_key='**********', "
-            f"max_concurrency={self.max_concurrency}, max_retries={self.max_retries})"
+            f"EmbeddingsClient(base_url={settings.get('base_url')!r}, api_key='**********', "
+            f"max_concurrency={settings.get('max_concurrency')}, "
+            f"max_retries={settings.get('max_retries')})"
         )
 
     # -- connection pools ------------------------------------------------------------------------
 
     def _client_options(self) -> dict[str, Any]:
         return {
+            "auth": BearerAuth(self._secret),
             "timeout": self.timeout,
             # Each call bounds its own parallelism; the pool does not cap connections, so that
             # many threads sharing one client never wait on each other for a connection.
@@ -242,57 +302,40 @@ class EmbeddingsClient:
                 max_connections=None, max_keepalive_connections=2 * self.max_concurrency
             ),
             "follow_redirects": False,
+            # Proxies and certificates from the environment, for https only: through a proxy,
+            # https is a tunnel the proxy cannot read, while plain http would hand it the key.
+            "trust_env": httpx.URL(self.base_url).scheme == "https",
         }
 
-    def _sync(self) -> httpx.Client:
-        with self._lock:
-            if self._sync_client is None:
-                self._sync_client = httpx.Client(
-                    transport=self._transport, **self._client_options()
-                )
-            return self._sync_client
+    def _new_client(self) -> httpx.Client:
+        client = httpx.Client(transport=self._transport, **self._client_options())
+        return _network.guard(client)
 
-    async def _async(self) -> _LoopClient:
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            for key in [key for key, entry in self._loop_clients.items() if not entry.alive()]:
-                del self._loop_clients[key]
-            entry = self._loop_clients.get(id(loop))
-            if entry is None:
-                client = httpx.AsyncClient(
-                    transport=self._async_transport, **self._client_options()
-                )
-                entry = _LoopClient(loop, client, self.max_concurrency)
-                self._loop_clients[id(loop)] = entry
-        if entry.closer is None:
-            entry.closer = _close_at_loop_shutdown(entry.client)
-            await anext(entry.closer)
-        return entry
+    def _new_async_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(transport=self._async_transport, **self._client_options())
 
     def close(self) -> None:
-        """Close the sync connection pool (it reopens on the next call)."""
-        with self._lock:
-            client, self._sync_client = self._sync_client, None
-        if client is not None:
-            client.close()
+        """Close the sync connection pool (it reopens on the next call).
+
+        Calls in flight in other threads finish first, on the pool they started with.
+        """
+        self._pools.close()
 
     async def aclose(self) -> None:
         """Close this event loop's connection pool (it reopens on the next call).
 
         `asyncio.run()` does this by itself when its loop ends; a loop you create and close
-        yourself (`new_event_loop()` ... `close()`) should `await client.aclose()` first.
+        yourself (`new_event_loop()` ... `close()`) should `await client.aclose()` first. Calls
+        in flight in other tasks finish first, on the pool they started with.
         """
-        with self._lock:
-            entry = self._loop_clients.pop(id(asyncio.get_running_loop()), None)
-        if entry is not None:
-            await entry.client.aclose()
+        await self._pools.aclose()
 
     def __del__(self) -> None:
         # Close the sync pool with the client, so its sockets are not left to the collector.
-        # Async pools close with their event loop (see _close_at_loop_shutdown).
-        client = self.__dict__.get("_sync_client")
-        if client is not None:
-            client.close()
+        # Async pools close with their event loop (see _pools).
+        pools = self.__dict__.get("_pools")
+        if pools is not None:
+            pools.close()
 
     def __enter__(self) -> EmbeddingsClient:
         return self
@@ -308,35 +351,201 @@ class EmbeddingsClient:
 
     # -- embedding -------------------------------------------------------------------------------
 
+    @overload
     def embed(
         self,
-        texts: Sequence[str],
+        texts: Iterable[str],
         *,
-        model: str | ModelSpec = DEFAULT_MODEL,
-        dimensions: int | None = None,
-        input_type: InputRole = "document",
-        long_text: LongText = "chunk",
-        over_item_limit: OverItemLimit = DEFAULT_OVER_ITEM_LIMIT,
-        batch_size: int | None = None,
-        extra_body: Mapping[str, Any] | None = None,
+        output: Literal["list"] = ...,
+        on_progress: ProgressCallback | None = ...,
+        **options: Unpack[EmbedOptions],
+    ) -> EmbeddingResult[Vectors]: ...
+
+    @overload
+    def embed(
+        self,
+        texts: Iterable[str],
+        *,
+        output: Literal["numpy"],
+        on_progress: ProgressCallback | None = ...,
+        **options: Unpack[EmbedOptions],
+    ) -> EmbeddingResult[FloatArray]: ...
+
+    def embed(
+        self,
+        texts: Iterable[str],
+        *,
+        output: Output = "list",
         on_progress: ProgressCallback | None = None,
-    ) -> EmbeddingResult:
+        **options: Unpack[EmbedOptions],
+    ) -> EmbeddingResult[Any]:
         """Embed `texts`: one vector per text, in input order, or an `AimlapiError`.
 
+        `output="numpy"` gives a float32 array of shape (texts, width), made from the answers'
+        bytes without a Python float per number (needs the [numpy] extra).
+        Identical texts are sent once; `usage` counts what was sent.
         Safe to call from inside a running event loop (Jupyter): it uses threads, not the loop.
         """
-        call = self._prepare(
-            texts, model, dimensions, input_type, long_text, over_item_limit, batch_size, extra_body
-        )
-        if not call.flows:
-            return call.finish([])
-        progress = call.progress(on_progress)
-        results = run_sync(call.flows, self._sync(), self._gate, self.max_concurrency, progress)
-        return call.finish(results)
+        call = self._prepare(output, **options)
+        stream = call.whole(texts, on_progress)
+        with self._pools.client() as client:
+            chunks = list(run_sync(stream, client, self._sync_gate(), self.max_concurrency))
+        return call.result(chunks)
+
+    @overload
+    async def aembed(
+        self,
+        texts: Iterable[str],
+        *,
+        output: Literal["list"] = ...,
+        on_progress: ProgressCallback | None = ...,
+        **options: Unpack[EmbedOptions],
+    ) -> EmbeddingResult[Vectors]: ...
+
+    @overload
+    async def aembed(
+        self,
+        texts: Iterable[str],
+        *,
+        output: Literal["numpy"],
+        on_progress: ProgressCallback | None = ...,
+        **options: Unpack[EmbedOptions],
+    ) -> EmbeddingResult[FloatArray]: ...
 
     async def aembed(
         self,
-        texts: Sequence[str],
+        texts: Iterable[str],
+        *,
+        output: Output = "list",
+        on_progress: ProgressCallback | None = None,
+        **options: Unpack[EmbedOptions],
+    ) -> EmbeddingResult[Any]:
+        """The async twin of `embed()`, on a pooled AsyncClient of the running event loop."""
+        call = self._prepare(output, **options)
+        stream = call.whole(texts, on_progress)
+        async with self._pools.async_client() as client:
+            run = run_async(stream, client, self._gate, self.max_concurrency)
+            chunks = [chunk async for chunk in run]
+        return call.result(chunks)
+
+    @overload
+    def embed_stream(
+        self,
+        texts: Iterable[str],
+        *,
+        output: Literal["list"] = ...,
+        chunk_size: int | None = ...,
+        on_progress: StreamProgress | None = ...,
+        **options: Unpack[EmbedOptions],
+    ) -> Iterator[EmbeddingChunk[Vectors]]: ...
+
+    @overload
+    def embed_stream(
+        self,
+        texts: Iterable[str],
+        *,
+        output: Literal["numpy"],
+        chunk_size: int | None = ...,
+        on_progress: StreamProgress | None = ...,
+        **options: Unpack[EmbedOptions],
+    ) -> Iterator[EmbeddingChunk[FloatArray]]: ...
+
+    def embed_stream(
+        self,
+        texts: Iterable[str],
+        *,
+        output: Output = "list",
+        chunk_size: int | None = None,
+        on_progress: StreamProgress | None = None,
+        **options: Unpack[EmbedOptions],
+    ) -> Iterator[EmbeddingChunk[Any]]:
+        """Embed any iterable of texts (a generator over a file of millions of lines) in
+        consecutive chunks, in input order, each as soon as it and those before it are done.
+
+        Texts are read as requests need them: at most a few chunks of texts and vectors are
+        held at once (`chunk_size` texts each; default `max_concurrency` x 512), and every
+        `max_concurrency` request is kept busy. Identical texts within a chunk are sent once.
+        An error stops the stream; its `resume_from` is the index of the first text not
+        delivered. `on_progress(done, total)` gets `total=None` when `texts` has no length.
+        """
+        call = self._prepare(output, **options)
+        stream = call.stream(texts, self._chunk_size(chunk_size), on_progress)
+        return self._pump(stream)
+
+    def _pump(self, stream: Stream) -> Iterator[EmbeddingChunk[Any]]:
+        try:
+            with self._pools.client() as client:
+                yield from run_sync(stream, client, self._sync_gate(), self.max_concurrency)
+        except AimlapiError as error:
+            stream.stopped(error)
+            raise
+
+    @overload
+    def aembed_stream(
+        self,
+        texts: Iterable[str],
+        *,
+        output: Literal["list"] = ...,
+        chunk_size: int | None = ...,
+        on_progress: StreamProgress | None = ...,
+        **options: Unpack[EmbedOptions],
+    ) -> AsyncIterator[EmbeddingChunk[Vectors]]: ...
+
+    @overload
+    def aembed_stream(
+        self,
+        texts: Iterable[str],
+        *,
+        output: Literal["numpy"],
+        chunk_size: int | None = ...,
+        on_progress: StreamProgress | None = ...,
+        **options: Unpack[EmbedOptions],
+    ) -> AsyncIterator[EmbeddingChunk[FloatArray]]: ...
+
+    def aembed_stream(
+        self,
+        texts: Iterable[str],
+        *,
+        output: Output = "list",
+        chunk_size: int | None = None,
+        on_progress: StreamProgress | None = None,
+        **options: Unpack[EmbedOptions],
+    ) -> AsyncIterator[EmbeddingChunk[Any]]:
+        """The async twin of `embed_stream()`: `async for chunk in client.aembed_stream(...)`.
+
+        `texts` is a plain iterable, read on the event loop. To leave the loop early, close the
+        iterator (`contextlib.aclosing`): its requests then stop at once, not when it is
+        collected.
+        """
+        call = self._prepare(output, **options)
+        stream = call.stream(texts, self._chunk_size(chunk_size), on_progress)
+        return self._apump(stream)
+
+    async def _apump(self, stream: Stream) -> AsyncIterator[EmbeddingChunk[Any]]:
+        try:
+            async with self._pools.async_client() as client:
+                run = run_async(stream, client, self._gate, self.max_concurrency)
+                async with contextlib.aclosing(run) as chunks:
+                    async for chunk in chunks:
+                        yield chunk
+        except AimlapiError as error:
+            stream.stopped(error)
+            raise
+
+    def _sync_gate(self) -> Gate:
+        # On a thread that runs an event loop (Jupyter), a sync call blocks the loop, and the
+        # loop's own requests cannot end until it returns: waiting for their slots would wait
+        # forever. Such a call is bounded by max_concurrency on its own gate.
+        return Gate(self.max_concurrency) if _runs_an_event_loop() else self._gate
+
+    def _chunk_size(self, chunk_size: int | None) -> int:
+        # By default a stream's window fills every concurrent request with a batch of the
+        # largest automatic size.
+        return _arguments.chunk_size(chunk_size) or self.max_concurrency * MAX_AUTO_BATCH
+
+    def _prepare(
+        self,
+        output: Output,
         *,
         model: str | ModelSpec = DEFAULT_MODEL,
         dimensions: int | None = None,
@@ -345,46 +554,25 @@ class EmbeddingsClient:
         over_item_limit: OverItemLimit = DEFAULT_OVER_ITEM_LIMIT,
         batch_size: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
-        on_progress: ProgressCallback | None = None,
-    ) -> EmbeddingResult:
-        """The async twin of `embed()`, on a pooled AsyncClient of the running event loop."""
-        call = self._prepare(
-            texts, model, dimensions, input_type, long_text, over_item_limit, batch_size, extra_body
-        )
-        if not call.flows:
-            return call.finish([])
-        pool = await self._async()
-        progress = call.progress(on_progress)
-        results = await run_async(
-            call.flows, pool.client, pool.gate, self.max_concurrency, progress
-        )
-        return call.finish(results)
-
-    def _prepare(
-        self,
-        texts: Sequence[str],
-        model: str | ModelSpec,
-        dimensions: int | None,
-        input_type: InputRole,
-        long_text: LongText,
-        over_item_limit: OverItemLimit,
-        batch_size: int | None,
-        extra_body: Mapping[str, Any] | None,
     ) -> _Call:
-        """Everything decided before the first request: validation, rules, plan, request body."""
+        """Everything decided before the first request: arguments, rules, request settings.
+
+        The defaults of every embed method's options, and the one place they are read.
+        """
+        model = _arguments.model(model)
+        dimensions = _arguments.dimensions(dimensions)
+        batch_size = _arguments.batch_size(batch_size)
+        extra_body = _arguments.extra_body(extra_body)
         spec = model if isinstance(model, ModelSpec) else get_model_spec(model)
         warn_about_model(spec)
         spec.check_dimensions(dimensions)
         if input_type not in ("document", "query"):
             msg = f'input_type must be "document" or "query", not {input_type!r}'
             raise ValueError(msg)
-        if batch_size is not None and batch_size < 1:
-            msg = f"batch_size must be >= 1, not {batch_size}"
-            raise ValueError(msg)
-        checked = validate_texts(texts)
-        plan = plan_requests(
-            checked,
-            spec,
+        rows = rows_for(output)
+        planner = partial(
+            plan_requests,
+            spec=spec,
             long_text=long_text,
             over_item_limit=over_item_limit,
             max_concurrency=self.max_concurrency,
@@ -393,28 +581,32 @@ class EmbeddingsClient:
         # The registry's canonical id: the one the model's published schema names
         # (an alias such as "openai/text-embedding-3-small" is not in its `model` enum).
         name = spec.name
-        body = {**spec.request_fields(input_type, dimensions), **(extra_body or {})}
+        body = {**spec.request_fields(input_type, dimensions), **extra_body}
         check_body_fields(spec, body)
-        settings = CallSettings(
-            url=f"{self.base_url}/embeddings",
-            headers={
-                "Authorization": f"Bearer {self._secret.value}",
+        headers = httpx.Headers(
+            {
                 "Content-Type": "application/json",
                 "Accept": "application/json",
+                "Accept-Encoding": ACCEPT_ENCODING,
                 "User-Agent": f"aimlapi-embeddings/{__version__}",
-                **self.default_headers,
-            },
-            secret=self._secret.value,
+            }
+        )
+        headers.update(self.default_headers)  # names ignore case: one header each
+        settings = CallSettings(
+            url=f"{self.base_url}/embeddings",
+            headers=headers,
+            secret=self._secret,
             body=body,
             spec=spec,
-            width=spec.output_width(dimensions),
+            width=CallWidth(spec.output_width(dimensions)),
             long_text=long_text,
             max_retries=self.max_retries,
             throttle=self._throttle,
             timeout=self.timeout,
             model=name,
+            rows=rows,
         )
-        return _Call(name, plan, settings)
+        return _Call(settings, planner)
 
 
 def check_body_fields(spec: ModelSpec, body: Mapping[str, Any]) -> None:
@@ -425,7 +617,7 @@ def check_body_fields(spec: ModelSpec, body: Mapping[str, Any]) -> None:
     """
     if spec.schema is None:
         return
-    problems = violations(load_schema(spec.schema), {**body, "input": "x"})
+    problems = field_violations(load_schema(spec.schema), body)
     if problems:
         msg = (
             f"this request would break model {spec.name!r}'s published request schema "
@@ -436,40 +628,51 @@ def check_body_fields(spec: ModelSpec, body: Mapping[str, Any]) -> None:
 
 
 class _Call:
-    """One embed() call: its plan, the flow of each batch, and the assembly of the answer."""
+    """One call's fixed choices, and the windows of texts planned and sent under them."""
 
-    def __init__(self, model: str, plan: Plan, settings: CallSettings) -> None:
-        self.model = model
-        self.plan = plan
-        self.flows: list[Callable[[], Flow]] = [
+    def __init__(self, settings: CallSettings, planner: Callable[..., Plan]) -> None:
+        self.settings = settings
+        self._planner = planner
+
+    def window(self, texts: list[str], start: int) -> Window:
+        """Plan validated `texts`, the first of which is `texts[start]` of the input."""
+        plan: Plan = self._planner(texts, first=start)
+        # A 400 names every blank text of the window when it refused their shared stand-in.
+        settings = dataclasses.replace(
+            self.settings, blank_texts=tuple(start + blank for blank in plan.blanks)
+        )
+        flows = [
             partial(
                 batch_flow,
                 settings,
                 [plan.pieces[piece] for piece in batch],
-                [plan.piece_owner[piece] for piece in batch],
+                # Input positions, for errors that name the texts of a request.
+                [start + plan.piece_owner[piece] for piece in batch],
             )
             for batch in plan.batches
         ]
+        width = self.settings.width.expected
+        return Window(start, plan, flows, Assembly(plan, self.settings.rows, width))
 
-    def progress(self, on_progress: ProgressCallback | None) -> Callable[[int], None]:
-        if on_progress is None:
-            return lambda index: None
-        pieces_done = 0
-        pieces = len(self.plan.pieces)
-        texts = len(self.plan.spans)
+    def whole(self, texts: Iterable[str], on_progress: ProgressCallback | None) -> Stream:
+        """All of `texts` in one window: what embed() sends."""
+        check_iterable(texts)
+        stream = Stream(texts, self.window, window=None, total=None)
+        if on_progress is not None:
+            # The one window holds every text, read before the first request.
+            stream.on_progress = lambda done, _: on_progress(done, stream.read)
+        return stream
 
-        def report(index: int) -> None:
-            nonlocal pieces_done
-            pieces_done += len(self.plan.batches[index])
-            on_progress(pieces_done * texts // pieces, texts)
+    def stream(
+        self, texts: Iterable[str], chunk_size: int, on_progress: StreamProgress | None
+    ) -> Stream:
+        check_iterable(texts)
+        total = len(texts) if isinstance(texts, Sized) else None
+        return Stream(texts, self.window, window=chunk_size, total=total, on_progress=on_progress)
 
-        return report
-
-    def finish(self, results: Sequence[BatchResult]) -> EmbeddingResult:
-        piece_vectors: list[list[float]] = [[]] * len(self.plan.pieces)
-        usage = Usage()
-        for batch, (vectors, batch_usage) in zip(self.plan.batches, results, strict=True):
-            for piece, vector in zip(batch, vectors, strict=True):
-                piece_vectors[piece] = vector
-            usage += batch_usage
-        return EmbeddingResult(assemble(self.plan, piece_vectors), usage, self.model)
+    def result(self, chunks: Sequence[EmbeddingChunk[Any]]) -> EmbeddingResult[Any]:
+        if not chunks:
+            empty = self.settings.rows.sink(0, self.settings.width.expected).result()
+            return EmbeddingResult(empty, Usage(), self.settings.model)
+        (chunk,) = chunks
+        return EmbeddingResult(chunk.vectors, chunk.usage, self.settings.model)

@@ -22,11 +22,19 @@ from pydantic import (
     InstanceOf,
     PrivateAttr,
     SecretStr,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
 from typing_extensions import Self
 
-from aimlapi_embeddings import EmbeddingsClient, LongText, OverItemLimit, get_model_spec
+from aimlapi_embeddings import (
+    EmbeddingsClient,
+    LongText,
+    OverItemLimit,
+    _arguments,
+    get_model_spec,
+)
 from aimlapi_embeddings._batching import DEFAULT_OVER_ITEM_LIMIT
 from aimlapi_embeddings._extras import missing_extra
 from aimlapi_embeddings.client import (
@@ -34,19 +42,14 @@ from aimlapi_embeddings.client import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MODEL,
     DEFAULT_TIMEOUT,
+    EmbedOptions,
     ProgressCallback,
-    resolve_api_key,
+    api_key_secret,
     resolve_base_url,
 )
 from aimlapi_embeddings.models import InputRole, warn_about_model
 
 __all__ = ["AimlapiEmbeddings"]
-
-# Request fields the core sets itself (per model, per call, per role); a model_kwargs entry would
-# silently override them, e.g. send a query with the document task type, or decode base64 as floats.
-_RESERVED_REQUEST_FIELDS = frozenset(
-    {"model", "input", "dimensions", "encoding_format", "input_type", "task_type"}
-)
 
 # Argument names besides the fields: a model_kwargs entry by one of these names is a mistake.
 _OLD_ARGUMENT_NAMES = frozenset(
@@ -106,7 +109,8 @@ class AimlapiEmbeddings(Serializable, Embeddings):
             Defaults to `AIMLAPI_BASE_URL`, then `AIMLAPI_API_BASE`, then
             `https://api.aimlapi.com/v1` (alias `aimlapi_api_base`).
         max_concurrency: int
-            Requests of one call in flight at once, sync and async.
+            Requests in flight at once for this instance: all its threads, tasks and event
+            loops together, sync and async.
         max_retries: int
             Retries of a failed request (429, 5xx, timeouts, dropped connections).
         timeout: float | httpx.Timeout | None
@@ -165,7 +169,10 @@ class AimlapiEmbeddings(Serializable, Embeddings):
         description="Most texts per request; None lets the client choose within model limits.",
     )
     max_concurrency: int = Field(
-        default=DEFAULT_MAX_CONCURRENCY, ge=1, description="Requests in flight per call."
+        default=DEFAULT_MAX_CONCURRENCY,
+        ge=1,
+        description="Requests in flight at once for the whole instance (all threads, tasks and "
+        "event loops).",
     )
     max_retries: int = Field(
         default=DEFAULT_MAX_RETRIES, ge=0, description="Retries per failed request."
@@ -214,6 +221,15 @@ class AimlapiEmbeddings(Serializable, Embeddings):
     _client: EmbeddingsClient | None = PrivateAttr(default=None)
     _client_settings: dict[str, Any] | None = PrivateAttr(default=None)
 
+    def __init__(self, **kwargs: Any) -> None:
+        # A key given as a str is wrapped before it goes any further: the frames of pydantic's
+        # and LangChain's __init__ keep their arguments as locals, which tracebacks that print
+        # locals (pytest --showlocals, Sentry, rich) would show on any configuration error.
+        for name in ("api_key", "aimlapi_api_key"):
+            if isinstance(kwargs.get(name), str):
+                kwargs[name] = SecretStr(kwargs[name])
+        super().__init__(**kwargs)
+
     # -- LangChain serialization -----------------------------------------------------------------
 
     @classmethod
@@ -230,33 +246,44 @@ class AimlapiEmbeddings(Serializable, Embeddings):
         return {"aimlapi_api_key": "AIMLAPI_API_KEY"}
 
     # -- validation: every configuration mistake surfaces here, before any request --------------
+    # Each argument goes through the core's own check (aimlapi_embeddings._arguments), so a bad
+    # value is the same error here as in EmbeddingsClient: no bool for an int, no "8" for 8.
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _check_argument(cls, value: object, info: ValidationInfo) -> object:
+        name = str(info.field_name)
+        return _arguments.check(name, value) if name in _arguments.CHECKED else value
+
+    @field_validator("model_kwargs", mode="before")
+    @classmethod
+    def _check_model_kwargs(cls, value: object) -> dict[str, Any]:
+        arguments = set(cls.model_fields) | _OLD_ARGUMENT_NAMES
+        for key in value if isinstance(value, dict) else ():
+            if key in arguments and key not in _arguments.RESERVED_REQUEST_FIELDS:
+                msg = f"{key!r} is an AimlapiEmbeddings argument; pass {key}=..., not model_kwargs"
+                raise ValueError(msg)
+            if key in arguments:
+                msg = (
+                    f"model_kwargs may not set {key!r}: the client sets it per model and per "
+                    f"call; pass {key}=... to AimlapiEmbeddings instead"
+                )
+                raise ValueError(msg)
+        return _arguments.extra_body(value, name="model_kwargs")
 
     @model_validator(mode="after")
     def _validate_configuration(self) -> Self:
         spec = get_model_spec(self.model)
         warn_about_model(spec)
         spec.check_dimensions(self.dimensions)
-        self._check_model_kwargs()
         if self.show_progress_bar:
             _tqdm_class()
         # Resolve the environment now, so the object says what it will use and a dump carries it.
-        key = self.aimlapi_api_key.get_secret_value() if self.aimlapi_api_key else None
-        self.aimlapi_api_key = SecretStr(resolve_api_key(key))
+        # (No local variable holds the key: a traceback that prints locals would show it.)
+        self.aimlapi_api_key = SecretStr(api_key_secret(self.aimlapi_api_key).reveal())
         self.base_url = resolve_base_url(self.base_url)
         self._core()  # the core checks the URL scheme and the limits; no network I/O
         return self
-
-    def _check_model_kwargs(self) -> None:
-        arguments = set(type(self).model_fields) | _OLD_ARGUMENT_NAMES
-        for key in self.model_kwargs:
-            if key in _RESERVED_REQUEST_FIELDS:
-                msg = f"model_kwargs may not set {key!r}: the client sets it per model and per call"
-                if key in arguments:
-                    msg += f"; pass {key}=... to AimlapiEmbeddings instead"
-                raise ValueError(msg)
-            if key in arguments:
-                msg = f"{key!r} is an AimlapiEmbeddings argument; pass {key}=..., not model_kwargs"
-                raise ValueError(msg)
 
     # -- the core client -------------------------------------------------------------------------
 
@@ -275,22 +302,20 @@ class AimlapiEmbeddings(Serializable, Embeddings):
     def _core(self) -> EmbeddingsClient:
         settings = self._settings()
         if self._client is None or settings != self._client_settings:
-            key: SecretStr | None = settings["api_key"]
-            options = {**settings, "api_key": key.get_secret_value() if key else None}
-            self._client = EmbeddingsClient(**options)
+            self._client = EmbeddingsClient(**settings)  # the key stays a SecretStr
             self._client_settings = settings
         return self._client
 
-    def _options(self, input_type: InputRole) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "dimensions": self.dimensions,
-            "input_type": input_type,
-            "long_text": self.long_text,
-            "over_item_limit": self.over_item_limit,
-            "batch_size": self.batch_size,
-            "extra_body": self.model_kwargs or None,
-        }
+    def _options(self, input_type: InputRole) -> EmbedOptions:
+        return EmbedOptions(
+            model=self.model,
+            dimensions=self.dimensions,
+            input_type=input_type,
+            long_text=self.long_text,
+            over_item_limit=self.over_item_limit,
+            batch_size=self.batch_size,
+            extra_body=self.model_kwargs or None,
+        )
 
     @contextmanager
     def _progress(self) -> Iterator[ProgressCallback | None]:

@@ -17,7 +17,9 @@ from llama_index.core.bridge.pydantic import (
     Field,
     PrivateAttr,
     SecretStr,
+    ValidationInfo,
     field_serializer,
+    field_validator,
 )
 
 from aimlapi_embeddings import (
@@ -25,6 +27,7 @@ from aimlapi_embeddings import (
     InputRole,
     LongText,
     OverItemLimit,
+    _arguments,
     get_model_spec,
     validate_texts,
 )
@@ -34,7 +37,7 @@ from aimlapi_embeddings.client import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MODEL,
     DEFAULT_TIMEOUT,
-    resolve_api_key,
+    api_key_secret,
     resolve_base_url,
 )
 from aimlapi_embeddings.models import warn_about_model
@@ -95,11 +98,15 @@ class AimlapiEmbedding(BaseEmbedding):
     Instances pickle and deep-copy; the copy builds its own connection pools.
     """
 
+    # hide_input_in_errors: a ValidationError would otherwise print the arguments.
+    # validate_assignment: a field set later goes through the same checks.
     model_config = ConfigDict(
         extra="forbid",
         populate_by_name=True,
         protected_namespaces=(),
         arbitrary_types_allowed=True,
+        hide_input_in_errors=True,
+        validate_assignment=True,
     )
 
     model_name: str = Field(
@@ -131,7 +138,8 @@ class AimlapiEmbedding(BaseEmbedding):
     )
     max_concurrency: int = Field(
         default=DEFAULT_MAX_CONCURRENCY,
-        description="Requests of one call sent in parallel.",
+        description="Requests in flight at once for the whole instance (all threads, tasks and "
+        "event loops).",
         ge=1,
         frozen=True,
     )
@@ -202,18 +210,21 @@ class AimlapiEmbedding(BaseEmbedding):
         Other keyword arguments are `BaseEmbedding`'s own fields (`callback_manager`,
         `num_workers`, `embeddings_cache`, ...) and `model_name`, which `to_dict()` writes.
         """
+        try:
+            secret = api_key_secret(api_key)
+        finally:
+            del api_key  # a traceback that prints locals shows the Secret from here on: stars
         model = _pick("model", model, "model_name", kwargs.pop("model_name", None))
         base_url = _pick("base_url", base_url, "api_base", api_base)
-        spec = get_model_spec(model if model is not None else DEFAULT_MODEL)
+        model = _arguments.model_id(DEFAULT_MODEL if model is None else model)
+        spec = get_model_spec(model)
         # Surface mistakes where the object is made, not at the first embedding call.
         warn_about_model(spec)
+        dimensions = _arguments.dimensions(dimensions)
         spec.check_dimensions(dimensions)
-        if isinstance(api_key, SecretStr):
-            api_key = api_key.get_secret_value()
-        key = resolve_api_key(api_key)
         super().__init__(
-            model_name=model if model is not None else DEFAULT_MODEL,
-            api_key=SecretStr(key),
+            model_name=model,
+            api_key=SecretStr(secret.reveal()),
             base_url=resolve_base_url(base_url),
             dimensions=dimensions,
             embed_batch_size=MAX_EMBED_BATCH_SIZE if embed_batch_size is None else embed_batch_size,
@@ -233,7 +244,7 @@ class AimlapiEmbedding(BaseEmbedding):
                 spec.max_inputs * self.max_concurrency, MAX_EMBED_BATCH_SIZE
             )
         self._client = EmbeddingsClient(
-            api_key=key,
+            api_key=self.api_key,
             base_url=self.base_url,
             max_retries=self.max_retries,
             timeout=_http_timeout(self.timeout),
@@ -243,6 +254,17 @@ class AimlapiEmbedding(BaseEmbedding):
             transport=transport,
             async_transport=async_transport,
         )
+
+    # Each argument goes through the core's own check (aimlapi_embeddings._arguments), so a bad
+    # value is the same error here as in EmbeddingsClient: no bool for an int, no "8" for 8.
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _check_argument(cls, value: object, info: ValidationInfo) -> object:
+        name = str(info.field_name)
+        if name == "timeout":  # a float here, where the core also takes an httpx.Timeout
+            return _arguments.seconds("timeout", value)
+        return _arguments.check(name, value) if name in _arguments.CHECKED else value
 
     def close(self) -> None:
         """Close the pooled connections of sync calls; they reopen on the next call."""

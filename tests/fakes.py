@@ -19,6 +19,9 @@ from typing import Any
 import httpx
 
 from aimlapi_embeddings import EmbeddingsClient, get_model_spec
+from aimlapi_embeddings._assembly import LIST_ROWS, Assembly, Rows
+from aimlapi_embeddings._batching import Plan
+from aimlapi_embeddings._response import Usage
 
 API_KEY = "sk-unit-test-key-0123456789"
 BASE_URL = "https://api.aimlapi.test/v1"
@@ -44,6 +47,8 @@ class FakeAPI:
     refuse: Refusal | None = None
     """A server rule, asked of every body: an error answer, or None to answer normally."""
     seed: int = 0
+    precise: bool = False
+    """Answer floats with float64 precision, most not exactly float32 (as a JSON API may)."""
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[httpx.Headers] = field(default_factory=list)
     urls: list[str] = field(default_factory=list)
@@ -83,6 +88,8 @@ class FakeAPI:
         data = []
         for index, text in enumerate(inputs):
             vector = vector_for(text, width)
+            if self.precise:
+                vector = [value + (i % 5 - 2) / 3e8 for i, value in enumerate(vector)]
             embedding: object = vector
             if body.get("encoding_format") == "base64":
                 embedding = base64.b64encode(array("f", vector).tobytes()).decode()
@@ -126,3 +133,11 @@ def drop(request: httpx.Request) -> httpx.Response:
 
 def html(request: httpx.Request) -> httpx.Response:
     return httpx.Response(200, text="<html><body>Bad gateway</body></html>")
+
+
+def assemble(plan: Plan, piece_vectors: list[Any], rows: Rows = LIST_ROWS) -> Any:
+    """Every text's vector from the vectors of the plan's pieces, batch by batch as a call does."""
+    assembly = Assembly(plan, rows, None)
+    for batch in plan.batches:
+        assembly.add(batch, [piece_vectors[piece] for piece in batch], Usage())
+    return assembly.result()

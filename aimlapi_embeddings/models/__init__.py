@@ -11,6 +11,7 @@ import sys
 import threading
 import warnings
 from dataclasses import dataclass
+from types import FrameType
 from typing import Any, Literal
 
 __all__ = [
@@ -355,11 +356,14 @@ _warned_lock = threading.Lock()
 
 # Frames of these modules are ours or a framework's: a warning points past them, at the line of
 # the caller's own code that asked for the model.
-_LIBRARY_MODULES = (
+_OUR_MODULES = (
     "aimlapi_embeddings",
     "langchain_aimlapi",
     "llama_index_aimlapi",
     "llama_index.embeddings.aimlapi",
+)
+_LIBRARY_MODULES = (
+    *_OUR_MODULES,
     "langchain_core",
     "langchain_classic",
     "langchain",
@@ -373,16 +377,26 @@ _LIBRARY_MODULES = (
 
 
 def _caller_stacklevel() -> int:
-    """The `stacklevel` that makes a warning name the first frame outside the libraries."""
-    frame = sys._getframe(1)
-    level = 1
-    while frame.f_back is not None:
+    """The `stacklevel` that makes a warning name the first frame outside the libraries.
+
+    With no such frame (a call handed straight to a thread pool), the outermost frame of this
+    package's own: the call into it, not a line of `threading`.
+    """
+    frame: FrameType | None = sys._getframe(1)
+    level = outermost_ours = 1
+    while frame is not None:
         module = frame.f_globals.get("__name__", "")
-        if not any(module == name or module.startswith(name + ".") for name in _LIBRARY_MODULES):
-            break
+        if not _is_one_of(module, _LIBRARY_MODULES):
+            return level
+        if _is_one_of(module, _OUR_MODULES):
+            outermost_ours = level
         frame = frame.f_back
         level += 1
-    return level
+    return outermost_ours
+
+
+def _is_one_of(module: str, names: tuple[str, ...]) -> bool:
+    return any(module == name or module.startswith(name + ".") for name in names)
 
 
 def model_status_note(spec: ModelSpec) -> str | None:

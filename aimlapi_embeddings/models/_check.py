@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from .._schema import schema_rules, violations
+from .._schema import field_violations, load_schema, schema_rules
 from . import MODELS, ModelSpec, get_model_spec
 
 __all__ = ["CheckReport", "check_catalogue", "compare", "request_schema_of"]
@@ -32,27 +32,54 @@ def compare(
     """Where `spec` and the published `schema` / catalogue `context_length` disagree."""
     problems: list[str] = []
     if schema is not None:
-        rules = schema_rules(schema)
-        published = (rules.max_string_chars, rules.max_item_chars)
-        if published != (spec.max_string_chars, spec.max_item_chars):
-            problems.append(
-                f"input characters: the schema allows {_chars(*published)}, the registry "
-                f"{_chars(spec.max_string_chars, spec.max_item_chars)}"
-            )
-        # Every body the client can build for this model must pass the schema.
-        dimensions: list[int | None] = [None]
-        if spec.dimensions_range is not None:
-            dimensions += list(spec.dimensions_range)
-        for role in ("document", "query"):
-            for width in dimensions:
-                fields = spec.request_fields(role, width)
-                for problem in violations(schema, {**fields, "input": ["x"]}):
-                    message = f"the client's {role} request {fields} breaks the schema: {problem}"
-                    if message not in problems:
-                        problems.append(message)
+        problems += _against_schema(spec, schema)
     listed = spec.docs_context or spec.context_tokens
     if context_length is not None and context_length != listed:
         problems.append(f"context: the catalogue says {context_length}, the registry {listed}")
+    return problems
+
+
+def _against_schema(spec: ModelSpec, schema: Mapping[str, Any]) -> list[str]:
+    rules = schema_rules(schema)
+    problems: list[str] = []
+    published = (rules.max_string_chars, rules.max_item_chars)
+    if published != (spec.max_string_chars, spec.max_item_chars):
+        problems.append(
+            f"input characters: the schema allows {_chars(*published)}, the registry "
+            f"{_chars(spec.max_string_chars, spec.max_item_chars)}"
+        )
+    if rules.max_items is not None and rules.max_items < spec.max_inputs:
+        problems.append(
+            f"inputs per request: the schema allows {rules.max_items}, the registry sends up to "
+            f"{spec.max_inputs}"
+        )
+    if spec.dimensions_range is not None:
+        if not rules.dimensions:
+            problems.append("the registry sends `dimensions`; the schema no longer lists it")
+        elif rules.dimensions_range not in (None, spec.dimensions_range):
+            problems.append(
+                f"dimensions: the schema allows {rules.dimensions_range}, the registry "
+                f"{spec.dimensions_range}"
+            )
+    # Every body the client can build for this model must pass the schema; an open schema
+    # (no additionalProperties: false) must still list every field the client sends.
+    widths: list[int | None] = [None]
+    if spec.dimensions_range is not None:
+        widths += list(spec.dimensions_range)
+    for role in ("document", "query"):
+        for width in widths:
+            fields = spec.request_fields(role, width)
+            found = field_violations(schema, fields)
+            found += [
+                f"the schema does not list `{name}`"
+                for name in fields
+                if name not in rules.fields | {"model"}
+            ]
+            problems += [
+                f"a {role} request breaks the schema: {problem}"
+                for problem in found
+                if f"a {role} request breaks the schema: {problem}" not in problems
+            ]
     return problems
 
 
@@ -142,6 +169,13 @@ def check_catalogue(base_url: str, client: httpx.Client | None = None) -> CheckR
                 answer.raise_for_status()
                 schema = request_schema_of(answer.json())
             problems = compare(spec, schema, context if isinstance(context, int) else None)
+            if schema is None:
+                problems.append("no request schema could be read from its docsJson")
+            elif spec.schema is not None and schema != load_schema(spec.schema):
+                problems.append(
+                    f"the published schema differs from the vendored schemas/{spec.schema}.json: "
+                    "update the copy, then the registry"
+                )
             if spec.status == "removed":
                 since = f" on {spec.status_since}" if spec.status_since else ""
                 problems.insert(0, f"served, but the registry says it was removed{since}")

@@ -48,11 +48,12 @@ class PublishedModel:
 def _from_registry(spec: ModelSpec) -> PublishedModel:
     assert spec.schema is not None
     base = spec.name.rsplit("/", 1)[-1]
+    alias = f"{spec.vendor}/{base}"
     return PublishedModel(
         id=spec.name,
         schema=load_schema(spec.schema),
         context_length=spec.docs_context or spec.context_tokens,
-        aliases=(f"{spec.vendor}/{base}",),
+        aliases=(alias if alias != spec.name else base,),
         developer=_DEVELOPERS.get(spec.vendor, spec.vendor),
     )
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from aimlapi_embeddings import MODELS
@@ -139,3 +140,68 @@ def test_check_says_when_the_catalogue_cannot_be_read() -> None:
     result = run_cli("--check", "--base-url", base_url)  # the emulator has stopped
     assert result.returncode == 2
     assert f"could not read the catalogue at {base_url}" in result.stdout
+
+
+def _published(name: str) -> dict[str, Any]:
+    return copy.deepcopy(dict(load_schema(name)))
+
+
+def _widened_qwen() -> tuple[str, dict[str, Any]]:
+    schema = _published("qwen-text-embedding-v3")
+    schema["properties"]["dimensions"]["maximum"] = 4096
+    return "alibaba/qwen-text-embedding-v3", schema
+
+
+def _no_dimensions_004() -> tuple[str, dict[str, Any]]:
+    schema = _published("text-embedding-004")
+    del schema["properties"]["dimensions"]
+    return "text-embedding-004", schema
+
+
+def _voyage_takes_queries() -> tuple[str, dict[str, Any]]:
+    schema = _published("voyage-2")
+    schema["properties"]["input_type"]["enum"] = ["document", "query"]
+    return "voyage-2", schema
+
+
+def _voyage_ten_items() -> tuple[str, dict[str, Any]]:
+    schema = _published("voyage-2")
+    schema["properties"]["input"]["anyOf"][1]["maxItems"] = 10
+    return "voyage-2", schema
+
+
+@pytest.mark.parametrize(
+    ("change", "phrase"),
+    [
+        (_widened_qwen, "dimensions: the schema allows (64, 4096)"),
+        (_no_dimensions_004, "no longer lists it"),
+        (_voyage_takes_queries, "differs from the vendored schemas/voyage-2.json"),
+        (_voyage_ten_items, "inputs per request: the schema allows 10"),
+    ],
+)
+def test_check_reports_every_kind_of_schema_change(change: Any, phrase: str) -> None:
+    name, schema = change()
+    with Emulator() as api:
+        api.publish_model(name, schema, context_length=MODELS[name].docs_context)
+        report = check_catalogue(api.base_url)
+    assert report.drift
+    assert any(phrase in problem for problem in report.disagree[name]), report.disagree
+
+
+def test_a_schema_that_cannot_be_read_is_drift_not_silence() -> None:
+    def catalogue(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/models":
+            entry = {
+                "id": "voyage-2",
+                "aliases": [],
+                "type": "openai/embeddings",
+                "info": {"contextLength": 4000, "docsJson": "https://api.test/docs-json?model=v"},
+                "tags": [],
+            }
+            return httpx.Response(200, json={"object": "list", "data": [entry]})
+        return httpx.Response(200, json={"paths": {"/v2/embeddings": {}}})  # not where it was
+
+    with httpx.Client(transport=httpx.MockTransport(catalogue)) as http:
+        report = check_catalogue("https://api.test/v1", http)
+    assert report.drift
+    assert "no request schema could be read from its docsJson" in report.disagree["voyage-2"]

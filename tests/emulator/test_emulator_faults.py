@@ -109,7 +109,7 @@ def test_server_errors_use_the_aimlapi_body(http: httpx.Client) -> None:
         assert {response.status_code for response in responses} == {500, 502, 503}
         for response in responses:
             body = response.json()
-            assert body["statusCode"] == response.status_code
+            assert body["statusCode"] == str(response.status_code)
             assert body["requestId"] == response.headers["x-request-id"]
             assert body["path"] == "/v1/embeddings"
         assert {record.fault for record in api.requests} == {"error"}

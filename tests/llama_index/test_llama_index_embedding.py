@@ -139,7 +139,7 @@ def test_embed_batch_size_bounds() -> None:
     assert AimlapiEmbedding(api_key=API_KEY, embed_batch_size=7).embed_batch_size == 7
     with pytest.raises(ValidationError, match="less than or equal to 2048"):
         AimlapiEmbedding(api_key=API_KEY, embed_batch_size=4096)
-    with pytest.raises(ValidationError, match="greater than or equal to 1"):
+    with pytest.raises(ValidationError, match="must be >= 1"):
         AimlapiEmbedding(api_key=API_KEY, embed_batch_size=0)
 
 
@@ -368,7 +368,11 @@ SECRET = "sk-do-not-leak-4f1c9e"
 def test_the_key_is_in_no_serialised_form() -> None:
     embedding = AimlapiEmbedding(
         api_key=SECRET,
-        default_headers={"X-Trace": "trace-id", "X-Proxy-Token": SECRET, "Authorization": SECRET},
+        default_headers={
+            "X-Trace": "trace-id",
+            "X-Proxy-Token": SECRET,
+            "Proxy-Authorization": SECRET,
+        },
     )
     forms = [
         repr(embedding),

@@ -168,7 +168,7 @@ def test_cancelling_an_async_call_leaves_no_task_or_connection_and_the_instance_
             # Children cancelled along with the call may take a loop turn or two to finish.
             await asyncio.sleep(0.05)
             left = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-            transport = client._loop_clients[id(asyncio.get_running_loop())].client._transport
+            transport = client._pools._loops[id(asyncio.get_running_loop())].client._transport
             assert isinstance(transport, httpx.AsyncHTTPTransport), "not httpx's own transport"
             pool = transport._pool
             busy = [conn for conn in pool.connections if not conn.is_idle()]

@@ -13,6 +13,7 @@ import sys
 import textwrap
 
 import pytest
+from fakes import assemble
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
@@ -20,7 +21,6 @@ from aimlapi_embeddings import InputTooLongError, ModelSpec, get_model_spec
 from aimlapi_embeddings._batching import (
     EMPTY_TEXT_STAND_IN,
     Plan,
-    assemble,
     batch_limit,
     estimate_tokens,
     plan_requests,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import math
 
 import pytest
+from fakes import assemble
 
 from aimlapi_embeddings import InputTooLongError, get_model_spec
 from aimlapi_embeddings._batching import (
     EMPTY_TEXT_STAND_IN,
     MAX_AUTO_BATCH,
     MIN_AUTO_BATCH,
-    assemble,
     combine,
     estimate_tokens,
     plan_requests,

@@ -150,3 +150,18 @@ def test_a_model_warning_points_at_the_callers_line() -> None:
     with pytest.warns(UnknownModelWarning, match="not in aimlapi_embeddings' registry") as caught:
         client.embed(["x"], model="someone/new-model")
     assert caught[0].filename == __file__, f"the warning points at {caught[0].filename}"
+
+
+def test_a_warning_from_a_call_handed_to_a_thread_points_at_the_call_not_at_threading() -> None:
+    import concurrent.futures
+
+    from fakes import FakeAPI
+
+    client = FakeAPI().client()
+    with (
+        pytest.warns(ModelStatusWarning) as caught,
+        concurrent.futures.ThreadPoolExecutor(1) as pool,
+    ):
+        pool.submit(client.embed, ["x"], model="BAAI/bge-large-en-v1.5").result()
+    assert "threading" not in caught[0].filename
+    assert caught[0].filename.endswith(("client.py", __file__))

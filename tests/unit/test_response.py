@@ -28,56 +28,57 @@ def test_base64_float32_is_decoded() -> None:
     assert vectors == [[0.5, -0.25, 1.0]]
 
 
-@pytest.mark.parametrize(
-    ("content", "width", "problem"),
-    [
-        (b"<html>oops</html>", None, "not JSON"),
-        (b'{"object": "list"}', None, "without a `data` list"),
-        (body([{"index": 0, "embedding": [1.0]}]), None, "returned 1 vectors for 2 inputs"),
-        (body([{"index": 0, "embedding": [1.0]}, {"index": 0, "embedding": [1.0]}]), None, "twice"),
-        (
-            body([{"index": 0, "embedding": [1.0]}, {"index": 5, "embedding": [1.0]}]),
-            None,
-            "index is 5",
-        ),
-        (
-            body([{"index": 0, "embedding": [1.0]}, {"index": 1, "embedding": [1.0, 2.0]}]),
-            None,
-            "expected 1",
-        ),
-        (
-            body([{"index": 0, "embedding": [1.0]}, {"index": 1, "embedding": [1.0]}]),
-            3,
-            "expected 3",
-        ),
-        (
-            body([{"index": 0, "embedding": [1.0]}, {"index": 1, "embedding": [None]}]),
-            None,
-            "not a number",
-        ),
-        (
-            body([{"index": 0, "embedding": [1e400]}, {"index": 1, "embedding": [1.0]}]),
-            None,
-            "NaN or infinity",
-        ),
-        (
-            body([{"index": 0, "embedding": "@@@"}, {"index": 1, "embedding": [1.0]}]),
-            None,
-            "base64",
-        ),
-        (
-            body([{"index": 0, "embedding": "AAA="}, {"index": 1, "embedding": [1.0]}]),
-            None,
-            "bytes",
-        ),
-        (
-            body([{"index": 0, "embedding": {}}, {"index": 1, "embedding": [1.0]}]),
-            None,
-            "not a list",
-        ),
-        (body([{"index": 0, "embedding": []}, {"index": 1, "embedding": []}]), None, "expected 0"),
-    ],
-)
+# (answer, expected width, what the error says): shared with the numpy output's tests.
+MALFORMED: list[tuple[bytes, int | None, str]] = [
+    (b"<html>oops</html>", None, "not JSON"),
+    (b'{"object": "list"}', None, "without a `data` list"),
+    (body([{"index": 0, "embedding": [1.0]}]), None, "returned 1 vectors for 2 inputs"),
+    (body([{"index": 0, "embedding": [1.0]}, {"index": 0, "embedding": [1.0]}]), None, "twice"),
+    (
+        body([{"index": 0, "embedding": [1.0]}, {"index": 5, "embedding": [1.0]}]),
+        None,
+        "index is 5",
+    ),
+    (
+        body([{"index": 0, "embedding": [1.0]}, {"index": 1, "embedding": [1.0, 2.0]}]),
+        None,
+        "expected 1",
+    ),
+    (
+        body([{"index": 0, "embedding": [1.0]}, {"index": 1, "embedding": [1.0]}]),
+        3,
+        "expected 3",
+    ),
+    (
+        body([{"index": 0, "embedding": [1.0]}, {"index": 1, "embedding": [None]}]),
+        None,
+        "not a number",
+    ),
+    (
+        body([{"index": 0, "embedding": [1e400]}, {"index": 1, "embedding": [1.0]}]),
+        None,
+        "NaN or infinity",
+    ),
+    (
+        body([{"index": 0, "embedding": "@@@"}, {"index": 1, "embedding": [1.0]}]),
+        None,
+        "base64",
+    ),
+    (
+        body([{"index": 0, "embedding": "AAA="}, {"index": 1, "embedding": [1.0]}]),
+        None,
+        "bytes",
+    ),
+    (
+        body([{"index": 0, "embedding": {}}, {"index": 1, "embedding": [1.0]}]),
+        None,
+        "not a list",
+    ),
+    (body([{"index": 0, "embedding": []}, {"index": 1, "embedding": []}]), None, "expected 0"),
+]
+
+
+@pytest.mark.parametrize(("content", "width", "problem"), MALFORMED)
 def test_malformed_answers_are_response_errors(
     content: bytes, width: int | None, problem: str
 ) -> None:

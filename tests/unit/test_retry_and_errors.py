@@ -16,6 +16,7 @@ from aimlapi_embeddings import (
     RateLimitError,
 )
 from aimlapi_embeddings._response import make_status_error
+from aimlapi_embeddings._secret import Secret
 from aimlapi_embeddings._transport import (
     MAX_RETRY_DELAY,
     overflow_kind,
@@ -101,7 +102,7 @@ def test_retry_delay(attempt: int, headers: dict[str, str] | None, low: float, h
     ],
 )
 def test_status_errors_map_onto_the_tree(status: int, error_type: type) -> None:
-    error = make_status_error(status, "Reason", b'{"message": "m"}', {}, "sk-x")
+    error = make_status_error(status, "Reason", b'{"message": "m"}', {}, Secret("sk-x"))
     assert type(error) is error_type
     assert error.status_code == status
 
@@ -111,17 +112,17 @@ def test_both_error_body_shapes_and_the_request_id() -> None:
         b'{"message": "Insufficient credits", "statusCode": 403, "requestId": "r-1",'
         b' "path": "/v1/embeddings", "timestamp": "2026-01-01T00:00:00Z"}'
     )
-    error = make_status_error(403, "Forbidden", aiml, {}, "sk-x")
+    error = make_status_error(403, "Forbidden", aiml, {}, Secret("sk-x"))
     assert str(error) == "403 Forbidden: Insufficient credits (request id r-1)"
     assert error.request_id == "r-1"
     openai = b'{"error": {"message": "bad input", "type": "invalid_request_error"}}'
-    error = make_status_error(400, "Bad Request", openai, {"x-request-id": "r-2"}, "sk-x")
+    error = make_status_error(400, "Bad Request", openai, {"x-request-id": "r-2"}, Secret("sk-x"))
     assert str(error) == "400 Bad Request: bad input (request id r-2)"
     listed = b'{"message": ["input must be a string", "model is required"], "statusCode": 400}'
     assert "input must be a string; model is required" in str(
-        make_status_error(400, "Bad Request", listed, {}, "sk-x")
+        make_status_error(400, "Bad Request", listed, {}, Secret("sk-x"))
     )
-    html = make_status_error(502, "Bad Gateway", b"<html>upstream down</html>", {}, "sk-x")
+    html = make_status_error(502, "Bad Gateway", b"<html>upstream down</html>", {}, Secret("sk-x"))
     assert "upstream down" in str(html)
 
 
@@ -143,6 +144,6 @@ def test_overflow_is_recognised_from_the_servers_message(
     status: int, message: str, kind: str | None
 ) -> None:
     error = make_status_error(
-        status, "Bad Request", f'{{"message": "{message}"}}'.encode(), {}, "sk-secret"
+        status, "Bad Request", f'{{"message": "{message}"}}'.encode(), {}, Secret("sk-secret")
     )
     assert overflow_kind(error) == kind
