@@ -126,28 +126,22 @@ class AimlapiEmbedder:
         """The batch with its vectors and tokens added, in the format it came in."""
         kind = batch_format(batch)
         texts = _column(batch, kind, self.text_column)
-        if texts:
-            try:
-                result = self.client.embed(
-                    texts,
-                    model=self.spec,
-                    dimensions=self.dimensions,
-                    input_type=self.input_type,
-                    output="numpy",
-                )
-            except InvalidInputError as exc:
-                if exc.index is None:
-                    raise
-                raise _at_row(exc, batch, kind, self.text_column) from exc
-            vectors: Any = result.vectors
-            reported = result.usage.total_tokens
-            tokens = reported if reported is not None else result.usage.prompt_tokens
-        else:
-            # Nothing to ask the API; an unknown model's width is unknown until it answers.
-            width = self.spec.output_width(self.dimensions) or 0
-            vectors = np.zeros((0, width), dtype=np.float32)
-            tokens = 0
-        columns: dict[str, Any] = {self.output_column: vectors}
+        try:
+            # No request for no texts: an empty batch gets an empty (0, width) array.
+            result = self.client.embed(
+                texts,
+                model=self.spec,
+                dimensions=self.dimensions,
+                input_type=self.input_type,
+                output="numpy",
+            )
+        except InvalidInputError as exc:
+            if exc.index is None:
+                raise
+            raise _at_row(exc, batch, kind, self.text_column) from exc
+        usage = result.usage
+        tokens = usage.total_tokens if usage.total_tokens is not None else usage.prompt_tokens
+        columns: dict[str, Any] = {self.output_column: result.vectors}
         if self.usage_column is not None:
             lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
             columns[self.usage_column] = apportion(tokens or 0, lengths)
