@@ -49,7 +49,7 @@ try:
 except ModuleNotFoundError as exc:
     raise missing_extra(exc, extra="ray", needed_by="aimlapi_embeddings.ray") from exc
 
-__all__ = ["AimlapiEmbedder", "apportion"]
+__all__ = ["AimlapiEmbedder"]
 
 BatchFormat = Literal["pandas", "pyarrow", "numpy"]
 
@@ -67,8 +67,8 @@ class AimlapiEmbedder:
             naming its row).
         output_column: where the vectors go.
         usage_column: where the tokens go: the batch's tokens as the API counted them, shared out
-            over its rows by text length so that the column sums to exactly what was billed.
-            None leaves it out.
+            over its rows by text length so that the column sums to exactly what was billed
+            (0 if the API reports none). None leaves it out.
         dimensions, input_type: as in `EmbeddingsClient.embed`.
         max_concurrency, max_retries, timeout: the actor's client; total requests in flight are
             actors x max_concurrency.
@@ -124,7 +124,7 @@ class AimlapiEmbedder:
 
     def __call__(self, batch: Any) -> Any:
         """The batch with its vectors and tokens added, in the format it came in."""
-        kind = batch_format(batch)
+        kind = _batch_format(batch)
         texts = _column(batch, kind, self.text_column)
         try:
             # No request for no texts: an empty batch gets an empty (0, width) array.
@@ -144,11 +144,11 @@ class AimlapiEmbedder:
         columns: dict[str, Any] = {self.output_column: result.vectors}
         if self.usage_column is not None:
             lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-            columns[self.usage_column] = apportion(tokens or 0, lengths)
+            columns[self.usage_column] = _apportion(tokens or 0, lengths)
         return _with_columns(batch, kind, columns)
 
 
-def apportion(total: int, weights: npt.ArrayLike) -> npt.NDArray[np.int64]:
+def _apportion(total: int, weights: npt.ArrayLike) -> npt.NDArray[np.int64]:
     """`total` shared out in proportion to `weights` (plus one each, so an empty text gets its
     share too), in whole numbers that sum to exactly `total`: int64 array, one per weight.
 
@@ -170,7 +170,7 @@ def apportion(total: int, weights: npt.ArrayLike) -> npt.NDArray[np.int64]:
 # -- batch formats: what Ray Data hands a map_batches callable -----------------------------------
 
 
-def batch_format(batch: object) -> BatchFormat:
+def _batch_format(batch: object) -> BatchFormat:
     """Which of Ray Data's batch formats `batch` is in. A batch of a library's type means that
     library is already imported: nothing is imported here."""
     if isinstance(batch, Mapping):
@@ -217,7 +217,12 @@ def _with_columns(batch: Any, kind: BatchFormat, columns: dict[str, Any]) -> Any
     if kind == "pandas":
         # One float32 row view per vector, over the same block of memory; Ray stores the column
         # as a tensor, Spark's mapInPandas as array<float>.
-        return batch.assign(**{name: list(values) for name, values in columns.items()})
+        return batch.assign(
+            **{
+                name: list(values) if values.ndim == 2 else values
+                for name, values in columns.items()
+            }
+        )
     import pyarrow as pa
 
     table = batch

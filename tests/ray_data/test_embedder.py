@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aimlapi_embeddings import InvalidInputError, get_model_spec
-from aimlapi_embeddings.ray import AimlapiEmbedder, apportion, batch_format
+from aimlapi_embeddings.ray import AimlapiEmbedder, _apportion, _batch_format
 from aimlapi_embeddings.testing import Emulator, embedding_for
 
 MODEL = "text-embedding-3-small"
@@ -94,7 +94,7 @@ def test_each_format_comes_back_in_its_format_with_float32_vectors(
 ) -> None:
     batch = make_batch(kind, IDS, TEXTS)
     out = embedder(api)(batch)
-    assert batch_format(out) == kind
+    assert _batch_format(out) == kind
     columns = columns_of(kind, out)
     assert columns["id"].tolist() == IDS  # the other columns, in their order
     assert columns["text"] == TEXTS
@@ -264,7 +264,7 @@ def test_the_key_is_in_no_repr_or_state(api: Emulator) -> None:
     weights=st.lists(st.integers(min_value=0, max_value=10**6), min_size=1, max_size=300),
 )
 def test_apportion_shares_out_exactly_the_total(total: int, weights: list[int]) -> None:
-    shares = apportion(total, weights)
+    shares = _apportion(total, weights)
     assert shares.dtype == np.int64
     assert len(shares) == len(weights)
     assert int(shares.sum()) == total
@@ -278,5 +278,5 @@ def test_apportion_shares_out_exactly_the_total(total: int, weights: list[int]) 
 
 
 def test_apportion_of_nothing_is_nothing() -> None:
-    assert apportion(0, []).tolist() == []
-    assert apportion(5, [0, 0]).tolist() in ([3, 2], [2, 3])
+    assert _apportion(0, []).tolist() == []
+    assert _apportion(5, [0, 0]).tolist() in ([3, 2], [2, 3])
