@@ -26,6 +26,9 @@ import pytest
 
 from aimlapi_embeddings.testing import Emulator, embedding_for
 
+# Each test runs the example twice, Ray's start-up included: more than pytest's default allows.
+pytestmark = pytest.mark.timeout(600)
+
 EXAMPLE = Path(__file__).parents[2] / "examples" / "ray_embed.py"
 MODEL = "text-embedding-3-small"
 PASSAGES = 3000
@@ -160,6 +163,34 @@ def wait_for_parts(folder: Path, count: int, run: subprocess.Popen[str]) -> None
         time.sleep(0.05)
 
 
+@contextlib.contextmanager
+def started_slowly(
+    api: Emulator, source: Path, output: Path, files: int, log: Path
+) -> Iterator[subprocess.Popen[str]]:
+    """The example in a session of its own against a slowed emulator, once it has written
+    `files` files. On the way out every process of that session is killed: a run still going,
+    Ray and all, as when a machine is lost, or whatever a finished run left behind."""
+    api.configure(latency=0.25)
+    try:
+        with log.open("w") as sink:
+            running = subprocess.Popen(
+                command(source, output, "--batch-size", str(BATCH), "--actors", "2"),
+                env=environment(api),
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+                text=True,
+                start_new_session=True,
+            )
+        try:
+            wait_for_parts(output, files, running)
+            yield running
+        finally:
+            kill_all(running.pid)
+            running.wait(timeout=KILL_TIMEOUT)
+    finally:
+        api.configure(latency=0.01)
+
+
 # -- the tests --------------------------------------------------------------------------------
 
 
@@ -194,23 +225,8 @@ def test_a_run_killed_mid_way_resumes_losing_and_doubling_nothing(
     pq.write_table(pa.table({"id": list(passages), "text": list(passages.values())}), source)
     output = tmp_path / "vectors"
 
-    api.configure(latency=0.25)  # slow enough to be caught mid-way
-    try:
-        stopped = subprocess.Popen(
-            command(source, output, "--batch-size", str(BATCH), "--actors", "2"),
-            env=environment(api),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            text=True,
-            start_new_session=True,
-        )
-        try:
-            wait_for_parts(output, 3, stopped)
-        finally:
-            kill_all(stopped.pid)  # the driver and all of Ray at once: nothing shuts down
-            stopped.wait(timeout=KILL_TIMEOUT)
-    finally:
-        api.configure(latency=0.01)
+    with started_slowly(api, source, output, 3, tmp_path / "run.log") as stopped:
+        pass  # killed mid-way, on the way out
     assert stopped.returncode == -signal.SIGKILL
     before = written_ids(output)
     assert 0 < len(before) < PASSAGES
@@ -232,31 +248,18 @@ def test_a_worker_killed_mid_run_costs_nothing(api: Emulator, tmp_path: Path) ->
     source = write_jsonl(tmp_path / "passages.jsonl", passages)
     output = tmp_path / "vectors"
 
-    api.configure(latency=0.25)
-    try:
-        running = subprocess.Popen(
-            command(source, output, "--batch-size", str(BATCH), "--actors", "2"),
-            env=environment(api),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        try:
-            wait_for_parts(output, 2, running)
-            actors = [
-                pid
-                for pid, cmdline in session_of(running.pid).items()
-                if cmdline.startswith("ray::MapWorker(MapBatches(AimlapiEmbedder))")
-            ]
-            assert actors, "no embedding actor found to kill"
-            os.kill(actors[0], signal.SIGKILL)
-            api.configure(latency=0.01)
-            output_text, _ = running.communicate(timeout=RUN_TIMEOUT)
-        finally:
-            kill_all(running.pid)  # what Ray leaves behind, if anything
-    finally:
+    log = tmp_path / "run.log"
+    with started_slowly(api, source, output, 2, log) as running:
+        actors = [
+            pid
+            for pid, cmdline in session_of(running.pid).items()
+            if cmdline.startswith("ray::MapWorker(MapBatches(AimlapiEmbedder))")
+        ]
+        assert actors, "no embedding actor found to kill"
+        os.kill(actors[0], signal.SIGKILL)
         api.configure(latency=0.01)
+        running.wait(timeout=RUN_TIMEOUT)
+    output_text = log.read_text()
     assert running.returncode == 0, output_text
     assert f"Embedded {PASSAGES:,} passages" in output_text
     assert_every_passage_written_once_with_its_vector(output, passages)
