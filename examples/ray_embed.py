@@ -8,7 +8,8 @@ whole or not at all (a temporary name, then a rename), under a name made from th
 So a run stopped anywhere (Ctrl-C, a killed worker, a lost machine) resumes by running the same
 command again: passages whose id is in a finished file are skipped, half-written files are thrown
 away, and a batch that Ray runs twice replaces its own file: no id is ever written twice. Do not
-run two of them into one folder at the same time.
+run two of them into one folder at the same time (after a hard kill, the old run's Ray workers
+stop within a second or two: a new run reads the folder only once its own Ray has started).
 
 Total requests in flight are actors x max-concurrency. With AIMLAPI_API_KEY set this calls the
 real AI/ML API; each worker reads the key from its own environment (a local Ray instance inherits
