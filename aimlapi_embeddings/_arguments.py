@@ -9,7 +9,6 @@ object with `__index__`).
 from __future__ import annotations
 
 import json
-import math
 import numbers
 import operator
 import re
@@ -29,6 +28,11 @@ RESERVED_REQUEST_FIELDS = frozenset(
 _RESERVED_HEADERS = frozenset(
     {"authorization", "content-length", "transfer-encoding", "accept-encoding"}
 )
+# Each request's limit when none is given: 60 s as a whole, 10 s to connect.
+DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+# The longest timeout: a day. Sockets and thread waits overflow on larger ones (1e10 s raises
+# OverflowError in socket.settimeout), and no request is meant to last longer.
+MOST_SECONDS = 24 * 3600
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 
@@ -60,21 +64,39 @@ def dimensions(value: object) -> int | None:
 
 
 def seconds(name: str, value: object) -> float:
-    """A positive, finite number of seconds."""
+    """A positive number of seconds, at most `MOST_SECONDS`."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         msg = f"{name} must be a number of seconds, not {type(value).__name__} ({_shown(value)})"
         raise TypeError(msg)
     number = float(value)
-    if not (number > 0 and math.isfinite(number)):
-        msg = f"{name} must be a positive, finite number of seconds, not {value!r}"
+    if not (0 < number <= MOST_SECONDS):  # also refuses NaN
+        msg = f"{name} must be a positive number of seconds, at most {MOST_SECONDS}, not {value!r}"
         raise ValueError(msg)
     return number
 
 
+def flag(name: str, value: object) -> bool:
+    """True or False, nothing else: "no" and 0 are not switches, and "no" is truthy."""
+    if not isinstance(value, bool):
+        msg = f"{name} must be True or False, not {type(value).__name__} ({_shown(value)})"
+        raise TypeError(msg)
+    return value
+
+
+def allow_insecure_http(value: object) -> bool:
+    return flag("allow_insecure_http", value)
+
+
 def timeout(value: object) -> httpx.Timeout:
-    """Seconds, an `httpx.Timeout` (each phase positive or None), or None for no limit."""
+    """Seconds for each request as a whole, an `httpx.Timeout` (each phase positive or None), or
+    None for `DEFAULT_TIMEOUT`.
+
+    None is "not given" in the client and both adapters alike (LangChain's field defaults to
+    it), not "no limit": a None read from a configuration must not make a call that can hang
+    for ever. An unbounded wait is asked for explicitly, with `httpx.Timeout(None)`.
+    """
     if value is None:
-        return httpx.Timeout(None)
+        return DEFAULT_TIMEOUT
     if isinstance(value, httpx.Timeout):
         for phase, limit in value.as_dict().items():
             if limit is not None:
@@ -229,6 +251,7 @@ _CHECKS: dict[str, Callable[[object], object]] = {
     "max_retries": max_retries,
     "timeout": timeout_as_given,
     "default_headers": optional_default_headers,
+    "allow_insecure_http": allow_insecure_http,
 }
 CHECKED = frozenset(_CHECKS)
 

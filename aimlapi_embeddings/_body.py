@@ -23,6 +23,8 @@ ACCEPT_ENCODING = "gzip, deflate"
 ERROR_BODY_LIMIT = 64 * 1024
 
 _WBITS = {"gzip": 31, "x-gzip": 31, "deflate": 15}
+# The most raw bytes kept to start "deflate" over as raw deflate, before its first output.
+_RAW_DEFLATE_START_LIMIT = 64 * 1024
 
 
 def _declared(content_length: str | None) -> int:
@@ -46,8 +48,12 @@ class BodyReader:
         # cost an object per byte.
         self._buffer = bytearray()
         self._done = False
-        self._raw_deflate_untried = True
         self._encoding = (content_encoding or "identity").strip().lower()
+        # "deflate" may come without its zlib wrapper: until the first output, the raw bytes
+        # are kept to start over as raw deflate (a 1-byte first chunk is no proof either way).
+        self._raw_deflate_start: bytearray | None = (
+            bytearray() if self._encoding == "deflate" else None
+        )
         self._inflater: zlib._Decompress | None = None
         if self._encoding in _WBITS:
             self._inflater = zlib.decompressobj(_WBITS[self._encoding])
@@ -63,21 +69,31 @@ class BodyReader:
         if self._inflater is None:
             self._keep(chunk)
             return not self._done
+        if self._raw_deflate_start is not None:
+            self._raw_deflate_start += chunk
+            if len(self._raw_deflate_start) > _RAW_DEFLATE_START_LIMIT:
+                self._raw_deflate_start = None
         data = chunk
-        while data and not self._done and not self._inflater.eof:
+        while data and not self._done:
+            if self._inflater.eof:
+                if _WBITS[self._encoding] != _WBITS["gzip"]:
+                    break  # deflate is one stream; what follows it was never read
+                # gzip may have several members (RFC 1952), to be read one after the other.
+                self._inflater = zlib.decompressobj(_WBITS["gzip"])
             try:
                 # At most one byte over the room left: enough to know the body is too large.
                 decoded = self._inflater.decompress(data, self._limit - len(self._buffer) + 1)
             except zlib.error:
-                if self._encoding == "deflate" and self._raw_deflate_untried:
-                    # "deflate" without its zlib wrapper, as some servers send it.
-                    self._raw_deflate_untried = False
+                if self._raw_deflate_start is not None:
+                    data, self._raw_deflate_start = bytes(self._raw_deflate_start), None
                     self._inflater = zlib.decompressobj(-zlib.MAX_WBITS)
                     continue
                 self._corrupt(f"does not match its Content-Encoding ({self._encoding})")
                 return False
-            self._raw_deflate_untried = False
-            data = self._inflater.unconsumed_tail
+            if decoded:
+                self._raw_deflate_start = None
+            inflater = self._inflater
+            data = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
             self._keep(decoded)
         return not self._done
 

@@ -37,7 +37,7 @@ def parse_rows(
 ) -> tuple[list[NDArray[np.floating]], Usage]:
     """A 200's vectors in request order as rows of one block: float32 from base64, else
     float64 (the values the list output has); checked for count, width, index and finiteness."""
-    embeddings = read_embeddings(content, expected_count, secret=secret)
+    embeddings = read_embeddings(content, expected_count, expected_width, secret=secret)
     block: NDArray[np.floating] | None = None
     width = expected_width
     for row, (value, position) in enumerate(

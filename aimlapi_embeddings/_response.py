@@ -3,9 +3,10 @@
 Everything here reads what a server sent, and a server may send anything: numbers too large for
 a float, NaN, nesting deeper than the stack, the key echoed back. Every such answer becomes an
 `AimlapiError`, never a raw `ValueError` or `RecursionError`, and every string taken from an
-answer goes through `Secret.redact` (whole, before it is cut short) on its way into a message or
-an attribute. Error messages describe values the server sent by type rather than quote them,
-unless they are short strings.
+answer goes through `Secret.redact` (before it is cut short; a long one only over its first
+`QUOTE_SPAN` characters, the rest dropped) on its way into a message or an attribute. Error
+messages describe values the server sent by type rather than quote them, unless they are short
+strings.
 """
 
 from __future__ import annotations
@@ -97,6 +98,8 @@ MAX_BODY_DEPTH = 32
 # How much of a server's text goes into a message.
 MESSAGE_LIMIT = 2000
 PREVIEW_LIMIT = 300
+# How much of a server's text is redacted to quote a part of it.
+QUOTE_SPAN = 16 * 1024
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -115,6 +118,13 @@ class Answer:
 
 _NOT_JSON = object()
 
+# The width assumed for a model whose width is not known in advance.
+WIDEST_VECTOR = 8192
+# The separators a valid answer holds besides its vectors' numbers: per vector its fields
+# ("object", "index", "embedding"), and the envelope's (model, usage, ...), with room to spare.
+SEPARATORS_PER_VECTOR = 16
+SEPARATORS_IN_ENVELOPE = 4096
+
 
 def _load_json(content: Content) -> object:
     try:
@@ -127,9 +137,21 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _quote(text: str, secret: Secret | None, limit: int) -> str:
+    """A server's text for a message: the key cut out of its start, then shortened to `limit`.
+
+    Only the first `QUOTE_SPAN` characters are redacted: redacting a 300 MB body in full to
+    quote 80 characters of it takes seconds. An echo of the key that begins in the quoted part
+    ends within the span unless it is padded to thousands of characters.
+    """
+    redacted = redact(text[:QUOTE_SPAN], secret).strip()
+    return _cut(redacted + ("..." if len(text) > QUOTE_SPAN else ""), limit)
+
+
 def _text(content: Content, secret: Secret | None, limit: int) -> str:
-    """A server's bytes as text: the key cut out of the whole, then shortened."""
-    return _cut(redact(content.decode("utf-8", "replace"), secret).strip(), limit)
+    """A server's bytes as text, quoted."""
+    # At most 4 bytes a character: the span's characters without decoding the whole body.
+    return _quote(bytes(content[: 4 * QUOTE_SPAN]).decode("utf-8", "replace"), secret, limit)
 
 
 def _describe(value: object, secret: Secret | None) -> str:
@@ -137,7 +159,7 @@ def _describe(value: object, secret: Secret | None) -> str:
     if value is None or isinstance(value, (bool, int, float)):
         return _cut(repr(value), 40)
     if isinstance(value, str):
-        return repr(_cut(redact(value, secret), 40))
+        return repr(_quote(value, secret, 40))
     return "an object" if isinstance(value, dict) else "an array"
 
 
@@ -194,6 +216,23 @@ def _all_finite(vector: list[float]) -> bool:
     return math.isfinite(sum(vector)) or all(map(math.isfinite, vector))
 
 
+def _check_parsed_size(content: Content, count: int, width: int | None) -> None:
+    """Refuse, before parsing, a 200 that would take far more memory parsed than as bytes.
+
+    The size cap bounds bytes, but "0.0," is 4 bytes and a parsed float about 32: a body of
+    the cap's size made of tiny numbers would take 8 times the cap. Every element of a JSON
+    array or object but the first follows a comma, so counting commas (at C speed, strings
+    included, which only overcounts) bounds the number of values parsing would make.
+    """
+    most = count * ((width or WIDEST_VECTOR) + SEPARATORS_PER_VECTOR) + SEPARATORS_IN_ENVELOPE
+    if content.count(b",") > most:
+        msg = (
+            f"the API answered 200 with more than {most:,} values, more than any valid answer "
+            f"for {count} inputs could hold"
+        )
+        raise ResponseError(msg)
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class Embeddings:
     """A 200's embeddings in request order, not decoded yet, and its usage."""
@@ -212,9 +251,17 @@ class Embeddings:
 
 
 def read_embeddings(
-    content: Content, expected_count: int, *, secret: Secret | None = None
+    content: Content,
+    expected_count: int,
+    expected_width: int | None,
+    *,
+    secret: Secret | None = None,
 ) -> Embeddings:
-    """Check a 200's shape (JSON, a `data` list, the count, every index once) and order it."""
+    """Check a 200's shape (JSON, a `data` list, the count, every index once) and order it.
+
+    Its size is checked first (`_check_parsed_size`): both output formats read answers here.
+    """
+    _check_parsed_size(content, expected_count, expected_width)
     payload = _load_json(content)
     if payload is _NOT_JSON:
         msg = f"the API answered 200 with a body that is not JSON: {_text(content, secret, 80)!r}"
@@ -271,7 +318,7 @@ def parse_embeddings(
     secret: Secret | None = None,
 ) -> tuple[list[list[float]], Usage]:
     """Vectors in request order, checked for count, width, index and finiteness; and usage."""
-    embeddings = read_embeddings(content, expected_count, secret=secret)
+    embeddings = read_embeddings(content, expected_count, expected_width, secret=secret)
     vectors: list[list[float]] = []
     width = expected_width
     for value, position in zip(embeddings.values, embeddings.positions, strict=True):
@@ -360,10 +407,10 @@ def _message_and_id(
         message = "; ".join(
             part if isinstance(part, str) else _describe(part, None) for part in message
         )
-    text = _cut(redact(message, secret), MESSAGE_LIMIT) if isinstance(message, str) else None
+    text = _quote(message, secret, MESSAGE_LIMIT) if isinstance(message, str) else None
     request_id = body.get("requestId") or source.get("request_id")
     if isinstance(request_id, (str, int)) and not isinstance(request_id, bool):
-        return text or None, _cut(redact(str(request_id), secret), 100)
+        return text or None, _quote(str(request_id), secret, 100)
     return text or None, None
 
 

@@ -8,7 +8,10 @@ the header while httpx sends the request.
 A server may echo a request back: in its message, a field, a header, the reason phrase, escaped
 as JSON (`\\/`, `\\u0041`), percent-encoded, as HTML entities or inside base64, or only in part
 (cut short, or masked in the middle). `Secret.redact` removes every one of those forms, and any
-run of `PIECE` or more characters of the key as it is. It runs over a whole text before anything
+run of `PIECE` or more characters of the key as it is. Forms no pattern can list (the key
+reversed, in hex, fullwidth, with dots between its characters) are caught on the text's
+skeleton, its letters and digits after NFKC and casefolding: a text holding the key's skeleton,
+reversed or in hex, is withheld whole. It runs over a whole text before anything
 cuts it short, so no piece of the key survives our own cuts either.
 """
 
@@ -19,12 +22,15 @@ import logging
 import os
 import re
 import threading
+import unicodedata
 import weakref
 from collections.abc import Generator
 
 import httpx
 
 REDACTED = "***"
+# What stands for a whole text that held the key in a form only its letters and digits show.
+WITHHELD = "(the server's message echoed the API key; withheld)"
 # A run of this many characters of the key, found as they are, is cut as if it were the key.
 PIECE = 8
 
@@ -127,7 +133,16 @@ class Secret:
             forms = [_SEPARATORS.join(_character_forms(char) for char in self._value)]
             forms += _base64_forms(self._value.encode("utf-8"))
             self._pattern = re.compile("|".join(forms), re.IGNORECASE)
-        return self._cut_pieces(self._pattern.sub(REDACTED, text))
+        redacted = self._cut_pieces(self._pattern.sub(REDACTED, text))
+        return WITHHELD if self._in_skeleton(redacted) else redacted
+
+    def _in_skeleton(self, text: str) -> bool:
+        """Whether the key's skeleton, reversed or not, or its hex, is in `text`'s skeleton."""
+        key = _skeleton(self._value)
+        if len(key) < PIECE:  # too short to tell an echo from chance
+            return False
+        found = _skeleton(text)
+        return any(form in found for form in (key, key[::-1], self._value.encode().hex()))
 
     def _cut_pieces(self, text: str) -> str:
         """`text` without any run of `PIECE` or more characters of the key."""
@@ -150,6 +165,12 @@ class Secret:
             end = max(end, span_end)
         kept.append(text[end:])
         return "".join(kept)
+
+
+def _skeleton(text: str) -> str:
+    """`text`'s ASCII letters and digits, after NFKC (fullwidth to ASCII) and casefolding."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(char for char in folded if char.isascii() and char.isalnum())
 
 
 def redact(text: str, secret: Secret | None) -> str:

@@ -48,7 +48,7 @@ from ._errors import (
     ResponseError,
 )
 from ._gate import Gate, Stopped
-from ._response import Answer, CallWidth, Usage, make_status_error
+from ._response import WIDEST_VECTOR, Answer, CallWidth, Usage, make_status_error
 from ._secret import Secret, redact
 from .models import ModelSpec
 
@@ -71,8 +71,6 @@ MAX_TEXT_SPLITS = 4
 BYTES_PER_NUMBER = 48
 BYTES_PER_VECTOR = 200
 ANSWER_ENVELOPE = 64 * 1024
-# The width assumed for a model whose width is not known in advance.
-WIDEST_VECTOR = 8192
 
 _RETRY_STATUSES = frozenset({408, 409, 429})
 _TOO_MANY_INPUTS = re.compile(
@@ -136,7 +134,8 @@ def retry_delay(
         # At least what was asked, and a little more at random: clients told the same moment
         # would otherwise all come back at once and collide again.
         return asked * (1.0 + 0.25 * jitter())
-    backoff = min(INITIAL_RETRY_DELAY * 2.0**attempt, MAX_RETRY_DELAY)
+    # The exponent is bounded: 2.0**1100 overflows, and 2**16 is past MAX_RETRY_DELAY already.
+    backoff = min(INITIAL_RETRY_DELAY * 2.0 ** min(attempt, 16), MAX_RETRY_DELAY)
     return backoff * (1.0 - 0.25 * jitter())
 
 

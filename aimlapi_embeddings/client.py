@@ -59,7 +59,7 @@ DEFAULT_BASE_URL = "https://api.aimlapi.com/v1"
 DEFAULT_MODEL = "text-embedding-3-small"
 DEFAULT_MAX_RETRIES = 4
 DEFAULT_MAX_CONCURRENCY = 8
-DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+DEFAULT_TIMEOUT = _arguments.DEFAULT_TIMEOUT
 API_KEY_ENV = "AIMLAPI_API_KEY"
 BASE_URL_ENVS = ("AIMLAPI_BASE_URL", "AIMLAPI_API_BASE")
 
@@ -188,13 +188,12 @@ def check_base_url(base_url: str, *, allow_insecure_http: bool) -> None:
         raise ValueError(msg)
 
 
-def _runs_an_event_loop() -> bool:
-    """Whether this thread is running an event loop (a sync call made from a coroutine)."""
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop this thread is running, if any (a sync call made from a coroutine)."""
     try:
-        asyncio.get_running_loop()
+        return asyncio.get_running_loop()
     except RuntimeError:
-        return False
-    return True
+        return None
 
 
 # Every client alive in this process, so that a forked child can give each fresh pools.
@@ -253,8 +252,8 @@ class EmbeddingsClient:
         self.timeout = _arguments.timeout(timeout)
         self.default_headers = _arguments.default_headers(default_headers)
         self.base_url = resolve_base_url(base_url)
-        check_base_url(self.base_url, allow_insecure_http=allow_insecure_http)
-        self.allow_insecure_http = allow_insecure_http
+        self.allow_insecure_http = _arguments.allow_insecure_http(allow_insecure_http)
+        check_base_url(self.base_url, allow_insecure_http=self.allow_insecure_http)
         if async_transport is None and isinstance(transport, httpx.AsyncBaseTransport):
             async_transport = transport  # httpx.MockTransport serves both
         self._transport = transport
@@ -264,7 +263,11 @@ class EmbeddingsClient:
     def _setup(self) -> None:
         # max_concurrency bounds the requests in flight of the whole client, not of each call:
         # LlamaIndex, for one, runs many embed calls at once on one instance.
-        self._gate = Gate(self.max_concurrency)
+        # A request frees its slot within the timeout (and a moment to close): a wait of twice
+        # that with no slot freed is a stuck holder, and gives up (`Gate`).
+        attempt = _arguments.attempt_seconds(self.timeout)
+        patience = None if attempt is None else 2 * attempt
+        self._gate = Gate(self.max_concurrency, patience)
         self._throttle = Throttle()
         self._pools = Pools(self._new_client, self._new_async_client)
         _clients.add(self)
@@ -534,9 +537,11 @@ class EmbeddingsClient:
 
     def _sync_gate(self) -> Gate:
         # On a thread that runs an event loop (Jupyter), a sync call blocks the loop, and the
-        # loop's own requests cannot end until it returns: waiting for their slots would wait
-        # forever. Such a call is bounded by max_concurrency on its own gate.
-        return Gate(self.max_concurrency) if _runs_an_event_loop() else self._gate
+        # loop's own requests cannot end until it returns: it does not count their slots.
+        # Called on the thread that runs the requests (a stream's consumer, when it first
+        # asks for a chunk).
+        loop = _running_loop()
+        return self._gate if loop is None else self._gate.seen_from_blocked_loop(loop)
 
     def _chunk_size(self, chunk_size: int | None) -> int:
         # By default a stream's window fills every concurrent request with a batch of the

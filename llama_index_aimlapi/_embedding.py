@@ -21,6 +21,7 @@ from llama_index.core.bridge.pydantic import (
     field_serializer,
     field_validator,
 )
+from pydantic import InstanceOf
 
 from aimlapi_embeddings import (
     EmbeddingsClient,
@@ -46,8 +47,6 @@ __all__ = ["AimlapiEmbedding"]
 
 # LlamaIndex's own ceiling for embed_batch_size (BaseEmbedding declares le=2048).
 MAX_EMBED_BATCH_SIZE = 2048
-# The core's read timeout; a float field serialises where an httpx.Timeout would not.
-DEFAULT_TIMEOUT_SECONDS = 60.0
 # Header names that may carry credentials: kept in the live object, left out of to_dict/to_json.
 _SENSITIVE_HEADER = re.compile(r"auth|key|token|secret|passw|cookie|credential", re.IGNORECASE)
 
@@ -149,11 +148,10 @@ class AimlapiEmbedding(BaseEmbedding):
         ge=0,
         frozen=True,
     )
-    timeout: float = Field(
-        default=DEFAULT_TIMEOUT_SECONDS,
-        description="Seconds to wait for each answer (connecting is capped at "
-        f"{DEFAULT_TIMEOUT.connect:g} s).",
-        gt=0,
+    timeout: float | InstanceOf[httpx.Timeout] | None = Field(
+        default=None,
+        description="Seconds per request as a whole, or an httpx.Timeout; None: "
+        f"{DEFAULT_TIMEOUT.read:g} s ({DEFAULT_TIMEOUT.connect:g} s to connect).",
         frozen=True,
     )
     default_headers: dict[str, str] = Field(
@@ -194,7 +192,7 @@ class AimlapiEmbedding(BaseEmbedding):
         embed_batch_size: int | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         max_retries: int = DEFAULT_MAX_RETRIES,
-        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        timeout: float | httpx.Timeout | None = None,
         default_headers: Mapping[str, str] | None = None,
         long_text: LongText = "chunk",
         over_item_limit: OverItemLimit = DEFAULT_OVER_ITEM_LIMIT,
@@ -247,7 +245,7 @@ class AimlapiEmbedding(BaseEmbedding):
             api_key=self.api_key,
             base_url=self.base_url,
             max_retries=self.max_retries,
-            timeout=_http_timeout(self.timeout),
+            timeout=self.timeout,
             max_concurrency=self.max_concurrency,
             default_headers=self.default_headers,
             allow_insecure_http=self.allow_insecure_http,
@@ -262,8 +260,6 @@ class AimlapiEmbedding(BaseEmbedding):
     @classmethod
     def _check_argument(cls, value: object, info: ValidationInfo) -> object:
         name = str(info.field_name)
-        if name == "timeout":  # a float here, where the core also takes an httpx.Timeout
-            return _arguments.seconds("timeout", value)
         return _arguments.check(name, value) if name in _arguments.CHECKED else value
 
     def close(self) -> None:
@@ -336,12 +332,6 @@ class AimlapiEmbedding(BaseEmbedding):
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
         return (await self._client.aembed([query], **self._options("query"))).vectors[0]
-
-
-def _http_timeout(seconds: float) -> httpx.Timeout:
-    """`seconds` for every phase but connecting, which keeps the core's shorter cap."""
-    connect = DEFAULT_TIMEOUT.connect
-    return httpx.Timeout(seconds, connect=seconds if connect is None else min(seconds, connect))
 
 
 def _pick(name: str, value: str | None, other_name: str, other: str | None) -> str | None:

@@ -24,7 +24,6 @@ from aimlapi_embeddings import (
 )
 from aimlapi_embeddings.client import DEFAULT_TIMEOUT
 from llama_index_aimlapi import AimlapiEmbedding
-from llama_index_aimlapi._embedding import DEFAULT_TIMEOUT_SECONDS
 
 TEXTS = ["the first text", "a second one", "", "   ", "and a fourth, about embeddings"]
 GOOGLE = "text-multilingual-embedding-002"
@@ -183,8 +182,7 @@ def test_configuration_reaches_the_client() -> None:
     assert (client.max_concurrency, client.max_retries) == (3, 1)
     assert client.timeout == httpx.Timeout(5.0)
     assert client.default_headers == {"X-Trace": "on"}
-    # Long timeouts keep the core's short connect timeout.
-    assert DEFAULT_TIMEOUT.read == DEFAULT_TIMEOUT_SECONDS
+    # No timeout given: the core's default, with its short connect timeout.
     assert AimlapiEmbedding(api_key=API_KEY)._client.timeout == DEFAULT_TIMEOUT
 
 

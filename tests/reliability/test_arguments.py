@@ -42,6 +42,10 @@ BAD: list[tuple[str, object, type[Exception]]] = [
     ("timeout", float("nan"), ValueError),
     ("timeout", "30", TypeError),
     ("timeout", True, TypeError),
+    ("timeout", 1e10, ValueError),  # past what a socket takes: a raw OverflowError
+    ("timeout", float("inf"), ValueError),
+    ("allow_insecure_http", "no", TypeError),  # truthy: the key went over plain http
+    ("allow_insecure_http", 1, TypeError),
     ("model", 5, TypeError),
     ("model", "", ValueError),
     ("dimensions", True, TypeError),
@@ -150,3 +154,27 @@ def test_numpy_integers_are_ints(kind: str) -> None:
 def test_a_timeout_object_with_a_bad_phase_is_refused(kind: str) -> None:
     with HostileServer() as server, pytest.raises(ValueError, match=r"timeout\.read"):
         attempt(kind, server, "timeout", httpx.Timeout(5.0, read=0))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    ("given", "meant"),
+    [
+        (None, httpx.Timeout(60.0, connect=10.0)),  # "not given", never "no limit"
+        (12.5, httpx.Timeout(12.5)),
+        (httpx.Timeout(5.0, connect=1.0), httpx.Timeout(5.0, connect=1.0)),
+    ],
+)
+def test_a_timeout_means_the_same_in_the_core_and_both_adapters(
+    kind: str, given: object, meant: httpx.Timeout
+) -> None:
+    options: dict[str, Any] = {"api_key": KEY, "timeout": given}
+    client: Any
+    if kind == "core":
+        client = EmbeddingsClient(**options)
+    elif kind == "langchain":
+        client = AimlapiEmbeddings(**options)._core()
+    else:
+        client = AimlapiEmbedding(**options)._client
+    assert client.timeout == meant
+    client.close()

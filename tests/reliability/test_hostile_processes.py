@@ -31,7 +31,7 @@ from hostile import (
 )
 from llama_index.core.async_utils import asyncio_run
 
-from aimlapi_embeddings import EmbeddingsClient
+from aimlapi_embeddings import APITimeoutError, EmbeddingsClient
 from llama_index_aimlapi import AimlapiEmbedding
 
 KEY = "aiml-sk-processes-5Gq8Rt2Yw"
@@ -250,7 +250,8 @@ def test_llama_index_asyncio_run_in_a_running_loop_leaves_no_connection_open() -
 
 
 def test_max_concurrency_bounds_the_whole_client_across_event_loops_and_threads() -> None:
-    """max_concurrency=2: four event loops in four threads plus two sync threads, together."""
+    """max_concurrency=2: four event loops in four threads, two sync threads and two sync calls
+    that block the event loop they are made on (as in a notebook cell), together."""
 
     def slow(request: Request, connection: Connection) -> None:
         time.sleep(0.05)
@@ -258,7 +259,7 @@ def test_max_concurrency_bounds_the_whole_client_across_event_loops_and_threads(
 
     with HostileServer(slow) as server:
         client = client_for(server, max_concurrency=2)
-        start = threading.Barrier(6)
+        start = threading.Barrier(8)
         texts = [f"text {i}" for i in range(4)]
         results: list[Any] = []
 
@@ -271,15 +272,20 @@ def test_max_concurrency_bounds_the_whole_client_across_event_loops_and_threads(
             start.wait(timeout=10)
             results.append(embed(client, texts, batch_size=1))
 
+        async def blocking_its_loop() -> None:
+            in_a_thread()
+
         threads = [threading.Thread(target=in_a_loop) for _ in range(4)]
         threads += [threading.Thread(target=in_a_thread) for _ in range(2)]
+        threads += [threading.Thread(target=asyncio.run, args=(blocking_its_loop(),))]
+        threads += [threading.Thread(target=asyncio.run, args=(blocking_its_loop(),))]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join(timeout=30)
         client.close()
-    assert results == [right(texts)] * 6
-    assert len(server.requests) == 24
+    assert results == [right(texts)] * 8
+    assert len(server.requests) == 32
     assert server.peak_in_flight == 2, (
         f"{server.peak_in_flight} requests in flight at once with max_concurrency=2"
     )
@@ -312,3 +318,35 @@ def test_a_sync_call_inside_a_running_loop_does_not_wait_for_that_loops_own_requ
         assert not runner.is_alive(), "the sync call waits for a slot its own loop holds"
         client.close()
     assert outcome == [right(["in the cell"]), right(["background"])]
+
+
+def test_a_call_waiting_for_a_slot_held_by_a_paused_loop_ends_with_a_timeout() -> None:
+    """A task of an event loop that stopped running holds the only slot: a sync call in another
+    thread ends with APITimeoutError (about twice the timeout) instead of waiting for ever."""
+
+    def slow(request: Request, connection: Connection) -> None:
+        time.sleep(1.0)
+        connection.answer(200, embeddings(request))
+
+    with HostileServer(slow) as server:
+        client = client_for(server, max_concurrency=1, max_retries=0, timeout=0.5)
+        loop = asyncio.new_event_loop()
+        holder = loop.create_task(client.aembed(["held"], model=MODEL, dimensions=DIMS))
+        loop.run_until_complete(asyncio.sleep(0.2))  # the task takes the slot; the loop pauses
+        outcome: list[BaseException] = []
+
+        def waiter() -> None:
+            try:
+                embed(client, ["waiting"])
+            except BaseException as error:  # checked below
+                outcome.append(error)
+
+        thread = threading.Thread(target=waiter, daemon=True)
+        thread.start()
+        thread.join(timeout=20)
+        assert not thread.is_alive(), "the call still waits for a slot no one will free"
+        holder.cancel()
+        loop.run_until_complete(asyncio.gather(holder, return_exceptions=True))
+        loop.close()
+        client.close()
+    assert [type(error) for error in outcome] == [APITimeoutError]

@@ -11,7 +11,7 @@ import pytest
 
 from aimlapi_embeddings import ResponseError
 from aimlapi_embeddings._body import ERROR_BODY_LIMIT, BodyReader
-from aimlapi_embeddings._secret import Secret
+from aimlapi_embeddings._secret import WITHHELD, Secret
 
 PAYLOAD = b'{"data": []}' * 100
 
@@ -37,6 +37,28 @@ def read(reader: BodyReader, data: bytes, chunk: int = 7) -> bytes:
 def test_a_body_is_decoded_chunk_by_chunk(encoding: str | None, encode: object) -> None:
     assert callable(encode)
     assert read(BodyReader(200, encoding, 10_000), encode(PAYLOAD)) == PAYLOAD
+
+
+@pytest.mark.parametrize("wbits", [zlib.MAX_WBITS, -zlib.MAX_WBITS])
+@pytest.mark.parametrize("first", [1, 2, 3])
+def test_deflate_with_or_without_its_wrapper_is_decoded_whatever_its_first_chunk(
+    wbits: int, first: int
+) -> None:
+    data = zlib.compress(PAYLOAD, wbits=wbits)
+    reader = BodyReader(200, "deflate", 10_000)
+    assert reader.feed(data[:first])
+    reader.feed(data[first:])
+    assert reader.body() == PAYLOAD
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 100_000])
+def test_gzip_of_several_members_is_decoded_whole(chunk: int) -> None:
+    data = gzip.compress(PAYLOAD[:10]) + gzip.compress(PAYLOAD[10:])
+    assert read(BodyReader(200, "gzip", 10_000), data, chunk) == PAYLOAD
+    with pytest.raises(ResponseError, match="more than"):
+        read(BodyReader(200, "gzip", len(PAYLOAD) - 1), data, chunk)
+    with pytest.raises(ResponseError, match="ends before"):
+        read(BodyReader(200, "gzip", 10_000), data[:-20], chunk)
 
 
 def test_a_200_over_its_limit_is_refused_even_inflating() -> None:
@@ -102,6 +124,21 @@ def test_the_key_is_cut_in_every_form_and_only_the_key(echo: str) -> None:
     assert text.endswith(" after")
     assert "***" in text
     assert len(text) < len(f"before {echo} after") - len(KEY) // 2
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        KEY.encode().hex(),
+        KEY.encode().hex().upper(),
+        ":".join(f"{byte:02x}" for byte in KEY.encode()),
+        KEY[::-1],
+        ".".join(KEY),
+        "".join(chr(ord(c) + 0xFEE0) for c in KEY),  # fullwidth
+    ],
+)
+def test_a_text_with_the_key_in_a_form_only_its_letters_show_is_withheld(echo: str) -> None:
+    assert Secret(KEY).redact(f"before {echo} after") == WITHHELD
 
 
 def test_text_without_the_key_is_left_alone() -> None:

@@ -7,6 +7,7 @@ import asyncio
 import threading
 import time
 
+from aimlapi_embeddings import APITimeoutError
 from aimlapi_embeddings._gate import Allowance, Gate, Slot, Stopped
 
 
@@ -147,3 +148,103 @@ def test_a_thread_waiting_for_a_slot_gives_up_when_its_call_stops() -> None:
         thread.join(timeout=5)
         assert outcome == ["stopped"]
     assert gate.allowance.in_flight == 0
+
+
+def test_a_call_blocking_a_loop_ignores_only_that_loops_slots() -> None:
+    """A sync call on a loop's thread while the loop's task holds a slot: it counts the slots
+    of everyone else (a plain thread's here), not its own loop's, which cannot be freed."""
+    gate = Gate(2)
+    outcome: list[str] = []
+    holding = threading.Event()
+    release = threading.Event()
+
+    def a_thread_holds_a_slot() -> None:
+        with gate.slot():
+            holding.set()
+            release.wait(timeout=10)
+
+    other = threading.Thread(target=a_thread_holds_a_slot)
+    other.start()
+    assert holding.wait(timeout=5)
+
+    async def cell() -> None:
+        entered = asyncio.Event()
+
+        async def background() -> None:
+            async with gate.aslot():
+                entered.set()
+                await asyncio.sleep(10)
+
+        task = asyncio.ensure_future(background())
+        await entered.wait()
+        seen = gate.seen_from_blocked_loop(asyncio.get_running_loop())
+        with seen.slot():  # 2 in flight, 1 of them its own loop's: room for it
+            outcome.append("entered")
+            stop = threading.Event()
+            stop.set()
+            try:
+                with seen.slot(stop):  # now the thread's and its own: no room
+                    outcome.append("entered again")
+            except Stopped:
+                outcome.append("waits")
+        task.cancel()
+
+    asyncio.run(cell())
+    release.set()
+    other.join(timeout=5)
+    assert outcome == ["entered", "waits"]
+    assert gate.allowance.in_flight == 0
+
+
+def test_a_waiter_gives_up_when_no_slot_is_freed_for_longer_than_its_patience() -> None:
+    """A holder that never frees its slot (a task of a paused loop): waiting threads and tasks
+    end with APITimeoutError instead of waiting for ever, and leave no slot taken."""
+    gate = Gate(1, patience=0.2)
+    outcome: list[str] = []
+
+    def wait_in_a_thread() -> None:
+        try:
+            with gate.slot():
+                outcome.append("entered")
+        except APITimeoutError:
+            outcome.append("thread gave up")
+
+    async def wait_in_a_task() -> None:
+        try:
+            async with gate.aslot():
+                outcome.append("entered")
+        except APITimeoutError:
+            outcome.append("task gave up")
+
+    with gate.slot():  # held throughout
+        thread = threading.Thread(target=wait_in_a_thread)
+        thread.start()
+        asyncio.run(asyncio.wait_for(wait_in_a_task(), timeout=10))
+        thread.join(timeout=10)
+        assert gate.allowance.in_flight == 1
+    assert sorted(outcome) == ["task gave up", "thread gave up"]
+    assert gate.allowance.in_flight == 0
+
+
+def test_a_waiter_behind_requests_that_keep_ending_waits_past_its_patience() -> None:
+    """Slots freed one after the other, each well within the patience: the last waiter waits
+    longer than the patience in all, and still gets its slot."""
+    gate = Gate(1, patience=1.0)
+    entered: list[int] = []
+    errors: list[BaseException] = []
+
+    def request(number: int) -> None:
+        try:
+            with gate.slot():
+                time.sleep(0.05)
+                entered.append(number)
+        except BaseException as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=request, args=(number,)) for number in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert errors == []
+    assert len(entered) == 30

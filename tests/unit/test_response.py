@@ -9,7 +9,9 @@ from array import array
 import pytest
 
 from aimlapi_embeddings import ResponseError
-from aimlapi_embeddings._response import Usage, parse_embeddings
+from aimlapi_embeddings._response import QUOTE_SPAN, Usage, parse_embeddings
+from aimlapi_embeddings._secret import Secret
+from aimlapi_embeddings._secret import redact as real_redact
 
 
 def body(data: object, **extra: object) -> bytes:
@@ -110,3 +112,53 @@ def test_usage_shapes(extra: dict[str, object], usage: Usage) -> None:
 def test_usage_sums_tolerate_none() -> None:
     assert Usage(1, None, None) + Usage(2, 5, None) == Usage(3, 5, None)
     assert Usage() + Usage() == Usage()
+
+
+@pytest.mark.parametrize("width", [4, None])
+def test_a_200_of_more_numbers_than_any_valid_answer_is_refused_before_parsing(
+    width: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # "0.0," is 4 bytes but a parsed float about 32: parsing it would take 8 times the cap.
+    numbers = 2 * ((width or 8192) + 16) + 4096 + 1
+    content = b'{"data":[{"index":0,"embedding":[' + b"0.0," * numbers + b"0.0]}]}"
+
+    def parse(_: object) -> object:
+        raise AssertionError("parsed")
+
+    monkeypatch.setattr("aimlapi_embeddings._response.json.loads", parse)
+    with pytest.raises(ResponseError, match=r"more than .* values"):
+        parse_embeddings(content, 2, width)
+
+
+def test_a_200_at_the_most_numbers_a_valid_answer_holds_is_parsed() -> None:
+    vector = [0.5] * 8192
+    data = [{"index": 0, "embedding": vector}, {"index": 1, "embedding": vector}]
+    vectors, _ = parse_embeddings(body(data, usage={"prompt_tokens": 2}), 2, None)
+    assert vectors == [vector, vector]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"sk-test-0123456789 is not JSON " + b"sk-test-012345678Z " * 100_000,
+        json.dumps({"message": "sk-test-0123456789 " + "sk-test-012345678Z " * 100_000}).encode(),
+    ],
+)
+def test_a_long_200_is_quoted_from_a_redacted_prefix_not_redacted_whole(
+    content: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Redacting 2 MB of near-misses of the key to quote 80 characters took seconds.
+    secret = Secret("sk-test-0123456789")
+    redacted: list[int] = []
+
+    def redact(text: str, secret: Secret | None) -> str:
+        redacted.append(len(text))
+        return real_redact(text, secret)
+
+    monkeypatch.setattr("aimlapi_embeddings._response.redact", redact)
+    with pytest.raises(ResponseError) as caught:
+        parse_embeddings(content, 1, 4, secret=secret)
+    assert "***" in str(caught.value)
+    assert "0123456789" not in str(caught.value)
+    assert redacted
+    assert max(redacted) <= QUOTE_SPAN

@@ -73,6 +73,7 @@ def test_server_retry_after(headers: dict[str, str], expected: float | None) -> 
         (1, None, 0.75, 1.0),
         (3, None, 3.0, 4.0),
         (10, None, MAX_RETRY_DELAY * 0.75, MAX_RETRY_DELAY),
+        (1100, None, MAX_RETRY_DELAY * 0.75, MAX_RETRY_DELAY),  # 2.0**1100 overflows
         (0, {"retry-after": "7"}, 7.0, 7.0 * 1.25),
         (0, {"retry-after-ms": "20"}, 0.02, 0.02 * 1.25),
         (0, {"retry-after": "0"}, 0.0, 0.0),
