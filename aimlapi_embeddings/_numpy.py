@@ -2,7 +2,7 @@
 
 Imported only when a call asks for numpy output (`_assembly.rows_for`); numpy is the [numpy]
 extra. Each answer is checked exactly as `_response.parse_embeddings` checks it, from the same
-`read_embeddings` and `decode_embedding`: base64 float32 goes from its bytes into the rows, JSON
+`read_and_decode` and `decode_embedding`: base64 float32 goes from its bytes into the rows, JSON
 numbers are converted once, from the array `decode_embedding` made of them.
 
 A text sent in pieces gets the same mean as with list output, computed in float64 in the same
@@ -20,10 +20,11 @@ from numpy.typing import NDArray
 from ._errors import ResponseError
 from ._response import (
     Content,
+    Embeddings,
     Usage,
     decode_embedding,
     not_finite,
-    read_embeddings,
+    read_and_decode,
     wrong_width,
 )
 from ._secret import Secret
@@ -37,22 +38,30 @@ def parse_rows(
 ) -> tuple[list[NDArray[np.floating]], Usage]:
     """A 200's vectors in request order as rows of one block: float32 from base64, else
     float64 (the values the list output has); checked for count, width, index and finiteness."""
-    embeddings = read_embeddings(content, expected_count, expected_width, secret=secret)
+
+    def decode(embeddings: Embeddings) -> tuple[list[NDArray[np.floating]], Usage]:
+        return list(_block(embeddings, expected_count, expected_width)), embeddings.usage
+
+    return read_and_decode(decode, content, expected_count, expected_width, secret=secret)
+
+
+def _block(embeddings: Embeddings, count: int, width: int | None) -> NDArray[np.floating]:
     block: NDArray[np.floating] | None = None
-    width = expected_width
     for row, (value, position) in enumerate(
         zip(embeddings.values, embeddings.positions, strict=True)
     ):
-        values = decode_embedding(value, position, booleans=embeddings.booleans)
+        decoded = decode_embedding(value, position, booleans=embeddings.booleans)
+        # Base64: little-endian float32s, read in place. Numbers: the float64s array() made.
+        values = np.frombuffer(decoded, "<f4" if isinstance(decoded, bytes) else np.float64)
         if width is None:
             width = len(values)
         if len(values) != width or width == 0:
             raise wrong_width(position, len(values), width)
         if block is None:
-            block = np.empty((expected_count, width), dtype=values.typecode)
-        elif values.typecode == "d" and block.dtype == np.float32:
+            block = np.empty((count, width), dtype=values.dtype.newbyteorder("="))
+        elif values.dtype == np.float64 and block.dtype == np.float32:
             block = block.astype(np.float64)  # base64 and numbers in one answer: keep every bit
-        block[row] = np.frombuffer(values, dtype=values.typecode)
+        block[row] = values
     assert block is not None  # a request carries at least one input
     finite = np.isfinite(block).all(axis=1)
     if not finite.all():
@@ -63,7 +72,7 @@ def parse_rows(
             position = embeddings.positions[int(np.argmin(fits))]
             msg = f"data[{position}].embedding holds a number too large for float32"
             raise ResponseError(msg)
-    return list(block), embeddings.usage
+    return block
 
 
 def combine_rows(

@@ -30,7 +30,7 @@ from collections.abc import (
 )
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
 
@@ -219,6 +219,7 @@ class Throttle:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._next = 0.0
+        self._paused_until = 0.0
         self._interval = 0.0
         self._lock = threading.Lock()
 
@@ -231,9 +232,15 @@ class Throttle:
                 self._next = turn + self._interval
             return turn - now
 
+    def held(self) -> float:
+        """Seconds left of the last pause: a request that reserved its turn before a 429 and
+        waited for a slot since (see FLOWS_PER_SLOT) waits this long before it is sent."""
+        return max(0.0, self._paused_until - self._clock())
+
     def pause(self, seconds: float) -> None:
         with self._lock:
-            self._next = max(self._next, self._clock() + seconds)
+            self._paused_until = max(self._paused_until, self._clock() + seconds)
+            self._next = max(self._next, self._paused_until)
             # The server's wait is the time to its next free slot, not its rate: a 429 while
             # already paced means the pace is still too fast, so it slows by half again. A long
             # wait (a quota window) is a pause for everyone, not a pace: the interval is capped.
@@ -258,6 +265,8 @@ class Send:
     seconds: float | None
     """How long the attempt may take as a whole; None: no bound."""
     secret: Secret
+    throttle: Throttle
+    """Asked again once the request has its slot (`Throttle.held`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -307,7 +316,9 @@ class CallSettings:
         """The step that sends `pieces` in one request."""
         width = self.width.expected or WIDEST_VECTOR
         limit = ANSWER_ENVELOPE + len(pieces) * (BYTES_PER_VECTOR + width * BYTES_PER_NUMBER)
-        return Send(self.request(pieces), limit, attempt_seconds(self.timeout), self.secret)
+        return Send(
+            self.request(pieces), limit, attempt_seconds(self.timeout), self.secret, self.throttle
+        )
 
     def request(self, pieces: Sequence[str]) -> httpx.Request:
         body = dict(self.body)
@@ -511,59 +522,91 @@ async def exchange_async(client: httpx.AsyncClient, step: Send) -> Outcome:
         return detached(exc)
 
 
+class _Driven(Generic[T]):
+    """A flow being driven: the step it asks for, or once it has returned, its result."""
+
+    def __init__(self, flow: Generator[Step, Outcome, T]) -> None:
+        self.flow = flow
+        self.step: Step | None = None
+        self.result: T | None = None
+        self.send(None)
+
+    def send(self, outcome: Outcome) -> None:
+        try:
+            self.step = self.flow.send(outcome)
+        except StopIteration as done:
+            self.step, self.result = None, done.value
+
+    def decide(self, outcome: Outcome, stop: threading.Event) -> Answer | None:
+        """Called while the request's slot is held. A 200 is returned, to be parsed once the slot
+        is free (a flow waiting for it sends meanwhile, see FLOWS_PER_SLOT); anything else goes
+        to the flow now, so that a fatal error stops the waiting flows before they send."""
+        if isinstance(outcome, Answer) and outcome.status == 200:
+            return outcome
+        try:
+            self.send(outcome)
+        except BaseException:
+            stop.set()
+            raise
+        return None
+
+
 def drive_sync(
-    flow: Generator[Step, Outcome, T],
-    client: httpx.Client,
-    gate: Gate,
-    stop: threading.Event | None,
+    flow: Generator[Step, Outcome, T], client: httpx.Client, gate: Gate, stop: threading.Event
 ) -> T:
     """Perform a flow's steps with blocking I/O; `gate` bounds the client's requests in flight.
 
     `stop` is set when the call has failed elsewhere: the flow then ends at its next step, and a
     request it has in flight ends at once (`_network`).
     """
-    outcome: Outcome = None
-    while True:
-        try:
-            step = flow.send(outcome)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+    driven = _Driven(flow)
+    while (step := driven.step) is not None:
         if isinstance(step, Sleep):
-            if stop is not None and stop.wait(step.seconds):
+            if stop.wait(step.seconds):
                 flow.close()
                 raise _Stopped
-            if stop is None:
-                time.sleep(step.seconds)
-            outcome = None
+            driven.send(None)
             continue
         try:
             with gate.slot(stop) as slot:
-                if stop is not None and stop.is_set():
+                held = step.throttle.held()
+                if stop.wait(held) if held > 0 else stop.is_set():
                     raise _Stopped
                 outcome = exchange_sync(client, step, stop)
                 slot.rate_limited = _rate_limited(outcome)
+                answer = driven.decide(outcome, stop)
         except (Stopped, _Stopped):
             flow.close()
             raise _Stopped from None
+        if answer is not None:
+            driven.send(answer)
+    return driven.result  # type: ignore[return-value]  # set when the flow returned
 
 
 async def drive_async(
-    flow: Generator[Step, Outcome, T], client: httpx.AsyncClient, gate: Gate
+    flow: Generator[Step, Outcome, T], client: httpx.AsyncClient, gate: Gate, stop: threading.Event
 ) -> T:
-    """Perform a flow's steps on the running event loop; `gate` as in `drive_sync`."""
-    outcome: Outcome = None
-    while True:
-        try:
-            step = flow.send(outcome)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
+    """Perform a flow's steps on the running event loop; `gate` and `stop` as in `drive_sync`."""
+    driven = _Driven(flow)
+    while (step := driven.step) is not None:
         if isinstance(step, Sleep):
             await asyncio.sleep(step.seconds)
-            outcome = None
+            driven.send(None)
             continue
         async with gate.aslot() as slot:
+            held = step.throttle.held()
+            if held > 0:
+                await asyncio.sleep(held)
+            if stop.is_set():
+                flow.close()
+                raise _Stopped
             outcome = await exchange_async(client, step)
             slot.rate_limited = _rate_limited(outcome)
+            answer = driven.decide(outcome, stop)
+        if answer is not None:
+            await asyncio.sleep(0)  # the flow waiting for the slot just freed sends first
+            driven.send(answer)
+    return driven.result  # type: ignore[return-value]  # set when the flow returned
 
 
 # ---- schedulers: many flows at once under max_concurrency -------------------------------------
@@ -571,6 +614,13 @@ async def drive_async(
 K = TypeVar("K")
 R = TypeVar("R")
 R_co = TypeVar("R_co", covariant=True)
+
+# Flows run at once per request allowed in flight. The extra flows wait at the gate with their
+# request ready: one goes out the moment an answer is in, while that answer is parsed, instead of
+# after it (20,000 texts in 40 requests, numpy output, emulator at 50 ms + 0.5 ms per text:
+# 2.1-2.3 s with one flow per slot, 1.8-1.9 s with two; a raw httpx client that parses nothing
+# takes 1.7 s). The gate keeps requests in flight within max_concurrency.
+FLOWS_PER_SLOT = 2
 
 
 class Work(Protocol[K, T, R_co]):
@@ -586,26 +636,42 @@ class Work(Protocol[K, T, R_co]):
     def add(self, key: K, result: T) -> Iterable[R_co]: ...
 
 
+def _add_finished(
+    work: Work[K, T, R], done: Iterable[Future[T] | asyncio.Task[T]], running: dict[Any, K]
+) -> list[R]:
+    """Hand finished flows' results to `work`; a failure raises. A flow that gave up because
+    another one failed (`_Stopped`) is left out: the other one's error is the one to raise, and
+    it comes, in this batch or the next."""
+    made: list[R] = []
+    for flow in done:
+        key = running.pop(flow)
+        if not isinstance(flow.exception(), _Stopped):
+            made += work.add(key, flow.result())
+    return made
+
+
 def run_sync(
     work: Work[K, T, R], client: httpx.Client, gate: Gate, max_concurrency: int
 ) -> Iterator[R]:
-    """Run `work`'s flows, at most `max_concurrency` at a time, in threads; yield what `add`
-    makes of their results. Slots are refilled before anything is yielded, so requests stay in
-    flight while the caller handles it."""
+    """Run `work`'s flows in threads, `max_concurrency` requests in flight at most; yield what
+    `add` makes of their results. Flows are refilled before anything is yielded, so requests
+    stay in flight while the caller handles it."""
     stop = threading.Event()
-    pool = ThreadPoolExecutor(max_workers=max_concurrency, thread_name_prefix="aimlapi-embed")
+    flows = FLOWS_PER_SLOT * max_concurrency
+    pool = ThreadPoolExecutor(max_workers=flows, thread_name_prefix="aimlapi-embed")
     running: dict[Future[T], K] = {}
 
     def start() -> None:
-        for key, make_flow in work.take(max_concurrency - len(running)):
+        for key, make_flow in work.take(flows - len(running)):
             running[pool.submit(drive_sync, make_flow(), client, gate, stop)] = key
 
     try:
         start()
         while running:
             done, _ = wait(running, return_when=FIRST_COMPLETED)
-            made = [item for done_ in done for item in work.add(running.pop(done_), done_.result())]
-            start()
+            made = _add_finished(work, done, running)
+            if not stop.is_set():
+                start()
             yield from made
     except BaseException:
         # Raise now, not after the requests still in flight: `stop` ends them and their threads
@@ -621,18 +687,21 @@ async def run_async(
     work: Work[K, T, R], client: httpx.AsyncClient, gate: Gate, max_concurrency: int
 ) -> AsyncGenerator[R, None]:
     """The async twin of `run_sync`: flows as tasks of the running event loop."""
+    stop = threading.Event()
+    flows = FLOWS_PER_SLOT * max_concurrency
     running: dict[asyncio.Task[T], K] = {}
 
     def start() -> None:
-        for key, make_flow in work.take(max_concurrency - len(running)):
-            running[asyncio.ensure_future(drive_async(make_flow(), client, gate))] = key
+        for key, make_flow in work.take(flows - len(running)):
+            running[asyncio.ensure_future(drive_async(make_flow(), client, gate, stop))] = key
 
     try:
         start()
         while running:
             done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
-            made = [item for task in done for item in work.add(running.pop(task), task.result())]
-            start()
+            made = _add_finished(work, done, running)
+            if not stop.is_set():
+                start()
             for item in made:
                 yield item
     finally:

@@ -21,7 +21,7 @@ from aimlapi_embeddings._numpy import parse_rows
 from aimlapi_embeddings._response import parse_embeddings
 
 from .conftest import Embed
-from .test_response import MALFORMED, body
+from .test_response import MALFORMED, ROWS, SPELLINGS, body
 
 pytestmark = pytest.mark.usefixtures("fast_backoff")
 
@@ -128,6 +128,12 @@ def test_numpy_output_refuses_too_many_numbers_before_parsing(
     monkeypatch.setattr("aimlapi_embeddings._response.json.loads", parse)
     with pytest.raises(ResponseError, match=r"more than .* values"):
         parse_rows(content, 2, width, secret=None)
+
+
+@pytest.mark.parametrize("content", SPELLINGS.values(), ids=SPELLINGS.keys())
+def test_every_spelling_of_an_answer_reads_alike(content: bytes) -> None:
+    rows, _ = parse_rows(content, 2, 3, secret=None)
+    assert [row.tolist() for row in rows] == ROWS
 
 
 def test_a_number_too_large_for_float32_is_refused_not_made_infinite() -> None:

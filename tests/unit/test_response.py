@@ -9,7 +9,7 @@ from array import array
 import pytest
 
 from aimlapi_embeddings import ResponseError
-from aimlapi_embeddings._response import QUOTE_SPAN, Usage, parse_embeddings
+from aimlapi_embeddings._response import QUOTE_SPAN, Usage, parse_embeddings, read_embeddings
 from aimlapi_embeddings._secret import Secret
 from aimlapi_embeddings._secret import redact as real_redact
 
@@ -30,9 +30,48 @@ def test_base64_float32_is_decoded() -> None:
     assert vectors == [[0.5, -0.25, 1.0]]
 
 
+def b64(values: list[float]) -> str:
+    return base64.b64encode(array("f", values).tobytes()).decode()
+
+
+ROWS = [[0.5, -0.25, 1.0], [0.125, 2.0, -8.0]]
+DATA = [{"object": "embedding", "index": i, "embedding": b64(row)} for i, row in enumerate(ROWS)]
+# Answers that base64 strings are cut out of before json reads the rest, and answers where that
+# must not change anything: every spelling JSON allows reads as json.loads reads it.
+SPELLINGS: dict[str, bytes] = {
+    "compact": json.dumps({"data": DATA}, separators=(",", ":")).encode(),
+    "pretty, as OpenAI sends it": json.dumps({"object": "list", "data": DATA}, indent=2).encode(),
+    "shuffled": body(DATA[::-1]),
+    "slashes escaped": body(DATA).replace(b"/", b"\\/"),
+    "the key spelled with an escape": body(DATA).replace(b'"embedding"', b'"embe\\u0064ding"'),
+    "an embedding key elsewhere": body(DATA, meta={"embedding": "not a vector", "n": "1"}),
+    "usage after data": body(DATA, usage={"prompt_tokens": 4, "total_tokens": 4}),
+}
+
+
+@pytest.mark.parametrize("content", SPELLINGS.values(), ids=SPELLINGS.keys())
+def test_every_spelling_of_an_answer_reads_alike(content: bytes) -> None:
+    assert parse_embeddings(content, 2, 3)[0] == ROWS
+
+
+def test_base64_strings_are_read_without_copying_them_into_json_strings() -> None:
+    """The quick reading is taken for answers as the API sends them, and left for escapes."""
+    quick = read_embeddings(SPELLINGS["pretty, as OpenAI sends it"], 2)
+    assert all(isinstance(value, memoryview) for value in quick.values)
+    escaped = read_embeddings(SPELLINGS["slashes escaped"], 2)
+    assert all(isinstance(value, str) for value in escaped.values)
+
+
 # (answer, expected width, what the error says): shared with the numpy output's tests.
 MALFORMED: list[tuple[bytes, int | None, str]] = [
     (b"<html>oops</html>", None, "not JSON"),
+    # json.loads refuses a control character in a string, even in one that is cut out first.
+    (body([{"index": 0, "embedding": "AAAA"}] * 2).replace(b"AAAA", b"AA\nAA"), None, "not JSON"),
+    (
+        body([{"index": 0, "embedding": "AAAAAA=="}, {"index": 1, "embedding": "AA"}]),
+        None,
+        "base64",
+    ),
     (b'{"object": "list"}', None, "without a `data` list"),
     (body([{"index": 0, "embedding": [1.0]}]), None, "returned 1 vectors for 2 inputs"),
     (body([{"index": 0, "embedding": [1.0]}, {"index": 0, "embedding": [1.0]}]), None, "twice"),
