@@ -272,8 +272,10 @@ def read_and_decode(
 ) -> R:
     """`decode` applied to the answer's embeddings, read quickly (`_cut_strings`).
 
-    When anything is wrong with the answer, it is read again by json alone and decoded again:
-    a bad answer gets exactly the error it would get without the quick reading.
+    Both output formats read answers here. Its size is checked first (`_check_parsed_size`),
+    before either reading. When anything else is wrong with the answer, it is read again by
+    json alone and decoded again: a bad answer gets exactly the error it would get without the
+    quick reading.
     """
     _check_parsed_size(content, expected_count, expected_width)
     try:

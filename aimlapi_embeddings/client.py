@@ -533,6 +533,8 @@ class EmbeddingsClient:
     def _sync_gate(self) -> Gate:
         # On a thread that runs an event loop (Jupyter), a sync call blocks the loop, and the
         # loop's own requests cannot end until it returns: it does not count their slots.
+        # Called on the thread that runs the requests (a stream's consumer, when it first
+        # asks for a chunk).
         loop = _running_loop()
         return self._gate if loop is None else self._gate.seen_from_blocked_loop(loop)
 

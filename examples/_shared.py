@@ -37,12 +37,14 @@ EMULATOR_SCORES = (
 
 
 @contextlib.contextmanager
-def api_settings() -> Iterator[tuple[str, str | None]]:
+def api_settings(model: str = MODEL) -> Iterator[tuple[str, str | None]]:
     """(key, base URL): the real API when a key is set, else the loopback emulator, announced."""
     key = os.environ.get("AIMLAPI_API_KEY")
     if key:
-        print(f"Using the real AI/ML API with model {MODEL} (AIMLAPI_API_KEY is set).\n")
-        yield key, os.environ.get("AIMLAPI_BASE_URL")
+        base_url = os.environ.get("AIMLAPI_BASE_URL")
+        where = f"the API at {base_url}" if base_url else "the real AI/ML API"
+        print(f"Using {where} with model {model} (AIMLAPI_API_KEY is set).\n")
+        yield key, base_url
         return
     from aimlapi_embeddings.testing import Emulator
 

@@ -8,6 +8,7 @@ wheel), with that framework's extra only. In it then run, as written: every exam
 that extra, the README's emulator commands and every README Python block whose imports that
 extra covers, an import of the other framework's adapter (which must name the extra to
 install), and, after the install command the notebook itself names, the framework's notebook.
+Then `[ray]` alone: its README blocks and the README's command for examples/ray_embed.py.
 Last, `make demo` in an environment of its own must install the core alone and run.
 
     make install-check     # or python3 tests/install_check.py; about 1.5 minutes, pip cache warm
@@ -195,13 +196,52 @@ def check_framework(extra: str, scratch: Path, report: Report) -> None:
     report.check(f"[{extra}] {fix}, then import {ADAPTER[other]}", the_fix_works)
 
 
+def check_ray(scratch: Path, report: Report) -> None:
+    """[ray] alone: the README's install command, then its Ray blocks and its command for
+    examples/ray_embed.py (on a sample corpus, without a key: the example's own emulator)."""
+    environment = scratch / "venv-ray"
+    venv.create(environment, with_pip=True)
+    bin_dir = environment / "bin"
+    block = install_block_for("ray")
+    if not report.check(
+        f"[ray] installs with the README's command at {block}",
+        lambda: require(run_bash_block(block, bin_dir, ROOT), str(block)),
+    ):
+        return
+
+    (command,) = [block for block in blocks("bash") if "examples/ray_embed.py" in block.code]
+    # Run in a scratch folder, not the clone, which it would fill with its corpus and vectors.
+    here = Block(command.language, command.code.replace("examples/", f"{EXAMPLES}/"), command.line)
+    folder = scratch / "ray-example"
+    folder.mkdir()
+
+    def example_runs() -> None:
+        output = require(run_bash_block(here, bin_dir, folder), str(command))
+        if "using the bundled loopback emulator" not in output or "passages/s" not in output:
+            msg = f"{command} did not say what it used or how fast it went:\n{output}"
+            raise CheckFailed(msg)
+
+    report.check(f"[ray] {command}: examples/ray_embed.py on a sample corpus", example_runs)
+
+    with readme_emulator(bin_dir) as served:
+        for block in blocks("python"):
+            if "ray" in block.extras and block.extras <= {"ray"}:
+                report.check(
+                    f"[ray] {block}",
+                    lambda block=block: check_python_block(
+                        block, bin_dir / "python", served, scratch
+                    ),
+                )
+
+
 def check_python_block(block: Block, python: Path, served: Served, scratch: Path) -> None:
     folder = scratch / f"block-{block.line}-{python.parent.parent.name}"
     folder.mkdir()
     finished = run_python_block(block, python, served, folder)
     require(finished, str(block))
-    if finished.stderr or not finished.stdout.strip():
-        msg = f"{block} printed nothing or wrote to stderr:\n{finished.stderr}"
+    unexpected = block.unexpected_stderr(finished.stderr)
+    if unexpected or not finished.stdout.strip():
+        msg = f"{block} printed nothing or wrote to stderr:\n{unexpected}"
         raise CheckFailed(msg)
 
 
@@ -240,6 +280,7 @@ def main() -> int:
         scratch = Path(directory)
         for extra in FRAMEWORKS:
             check_framework(extra, scratch, report)
+        check_ray(scratch, report)
         check_demo(scratch, report)
     print(f"\ninstall check, {time.monotonic() - started:.0f} s")
     if report.failed:

@@ -30,15 +30,27 @@ EMULATOR_COMMAND = "python -m aimlapi_embeddings.testing"
 START_TIMEOUT = 30.0
 RUN_TIMEOUT = 120.0
 
-# Top-level imports that only an extra of this distribution brings, and that extra.
+# Imports (a module or a package above it) that only an extra of this distribution brings, and
+# that extra.
 _EXTRA_OF_MODULE = {
     "langchain_aimlapi": "langchain",
     "langchain_core": "langchain",
     "llama_index_aimlapi": "llama-index",
     "llama_index": "llama-index",
     "numpy": "numpy",
+    "aimlapi_embeddings.ray": "ray",
+    "ray": "ray",
 }
-_FENCE = re.compile(r"^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+# A block is run unless the line above its fence says why not: <!-- not run: needs pyspark -->
+_FENCE = re.compile(
+    r"(?:^<!-- not run: ([^\n]+?) -->\n)?^```(\w+)\n(.*?)^```$", re.MULTILINE | re.DOTALL
+)
+# Ray writes its own log lines to stderr, Python's and its C++ core's; they are all a Ray block
+# may write there (a Python warning or a traceback still fails it).
+_RAY_LOG_LINE = re.compile(
+    r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}\s+[A-Z]+ \S+:\d+ -- "
+    r"|\[\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z] \d+ \d+\] \S+:\d+: "
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +59,8 @@ class Block:
     code: str
     line: int
     """Where the block starts in the README, for messages."""
+    not_run: str | None = None
+    """Why the tests do not run it, as the README says above it; None: they run it."""
 
     @property
     def extras(self) -> frozenset[str]:
@@ -54,22 +68,46 @@ class Block:
         modules = set()
         for node in ast.walk(ast.parse(self.code)):
             if isinstance(node, ast.Import):
-                modules.update(alias.name.split(".")[0] for alias in node.names)
+                modules.update(alias.name for alias in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module:
-                modules.add(node.module.split(".")[0])
-        return frozenset(_EXTRA_OF_MODULE[m] for m in modules if m in _EXTRA_OF_MODULE)
+                modules.add(node.module)
+        return frozenset(
+            _EXTRA_OF_MODULE[prefix]
+            for module in modules
+            for prefix in _prefixes(module)
+            if prefix in _EXTRA_OF_MODULE
+        )
+
+    def unexpected_stderr(self, stderr: str) -> str:
+        """What the block wrote to stderr that a reader should not see: everything, but for
+        Ray's own log lines in a block that uses Ray."""
+        if "ray" not in self.extras:
+            return stderr
+        return "".join(
+            line for line in stderr.splitlines(keepends=True) if not _RAY_LOG_LINE.match(line)
+        )
 
     def __str__(self) -> str:
         return f"README.md line {self.line} ({self.language})"
 
 
-def blocks(language: str) -> list[Block]:
+def _prefixes(module: str) -> list[str]:
+    parts = module.split(".")
+    return [".".join(parts[:end]) for end in range(1, len(parts) + 1)]
+
+
+def all_blocks(language: str) -> list[Block]:
     text = README.read_text()
     return [
-        Block(match[1], match[2], text.count("\n", 0, match.start()) + 1)
+        Block(match[2], match[3], text.count("\n", 0, match.start(2)) + 1, match[1])
         for match in _FENCE.finditer(text)
-        if match[1] == language
+        if match[2] == language
     ]
+
+
+def blocks(language: str) -> list[Block]:
+    """The README's blocks in `language` that the tests run."""
+    return [block for block in all_blocks(language) if block.not_run is None]
 
 
 def pip_install_extras(block: Block) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aimlapi_embeddings
+import aimlapi_embeddings.ray
 import aimlapi_embeddings.testing
 
 
@@ -47,6 +48,10 @@ def test_core_exports() -> None:
 
 
 def test_every_exported_member_is_importable_from_its_package() -> None:
-    for module in (aimlapi_embeddings, aimlapi_embeddings.testing):
+    for module in (aimlapi_embeddings, aimlapi_embeddings.ray, aimlapi_embeddings.testing):
         for name in getattr(module, "__all__", []):
             assert getattr(module, name) is not None
+
+
+def test_ray_exports() -> None:
+    assert aimlapi_embeddings.ray.__all__ == ["AimlapiEmbedder"]

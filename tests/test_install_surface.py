@@ -88,6 +88,12 @@ sys.meta_path.insert(0, NotInstalled())
             "llama_index_aimlapi needs llama_index.core, which is not installed: "
             'pip install "aimlapi-embeddings[llama-index]"',
         ),
+        (
+            "from aimlapi_embeddings.ray import AimlapiEmbedder",
+            "numpy",
+            "aimlapi_embeddings.ray needs numpy, which is not installed: "
+            'pip install "aimlapi-embeddings[ray]"',
+        ),
     ],
 )
 def test_a_missing_framework_names_the_extra_to_install(
@@ -126,3 +132,17 @@ def test_importing_either_adapter_alone_warns_about_nothing(tmp_path: Path) -> N
         "import langchain_aimlapi, llama_index_aimlapi, llama_index.embeddings.aimlapi", tmp_path
     )
     assert finished.returncode == 0, finished.stderr
+
+
+def test_importing_the_core_never_imports_ray_and_the_ray_module_only_needs_numpy(
+    tmp_path: Path,
+) -> None:
+    heavy = ("ray", "pandas", "pyarrow")
+    check = f"import sys; print([name for name in {heavy!r} if name in sys.modules])"
+    core = run_python(f"import aimlapi_embeddings; {check}", tmp_path)
+    assert core.returncode == 0, core.stderr
+    assert core.stdout.strip() == "[]"
+    # The Ray module itself does not import Ray: the same class serves Spark's mapInPandas.
+    ray_module = run_python(f"import aimlapi_embeddings.ray; {check}", tmp_path)
+    assert ray_module.returncode == 0, ray_module.stderr
+    assert ray_module.stdout.strip() == "[]"

@@ -114,6 +114,22 @@ def test_numpy_output_refuses_what_list_output_refuses(
     assert str(as_array.value) == str(listed.value)
 
 
+@pytest.mark.parametrize("width", [4, None])
+def test_numpy_output_refuses_too_many_numbers_before_parsing(
+    width: int | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The same size check as list output, before json.loads: both read answers alike.
+    numbers = 2 * ((width or 8192) + 16) + 4096 + 1
+    content = b'{"data":[{"index":0,"embedding":[' + b"0.0," * numbers + b"0.0]}]}"
+
+    def parse(_: object) -> object:
+        raise AssertionError("parsed")
+
+    monkeypatch.setattr("aimlapi_embeddings._response.json.loads", parse)
+    with pytest.raises(ResponseError, match=r"more than .* values"):
+        parse_rows(content, 2, width, secret=None)
+
+
 @pytest.mark.parametrize("content", SPELLINGS.values(), ids=SPELLINGS.keys())
 def test_every_spelling_of_an_answer_reads_alike(content: bytes) -> None:
     rows, _ = parse_rows(content, 2, 3, secret=None)
