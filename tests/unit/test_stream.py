@@ -14,7 +14,6 @@ import pytest
 from fakes import FakeAPI, error_answer, vector_for
 
 from aimlapi_embeddings import (
-    AimlapiError,
     BadRequestError,
     EmbeddingChunk,
     EmbeddingsClient,
@@ -113,6 +112,23 @@ def test_leaving_a_stream_early_reads_and_sends_no_more() -> None:
     sent = len(api.requests)
     assert first.start == 0
     assert texts.read <= WINDOWS_AHEAD * 100
+    assert sent <= WINDOWS_AHEAD * 100 // 32 + 1
+    assert len(api.requests) == sent
+
+
+def test_leaving_an_async_stream_early_stops_its_requests() -> None:
+    texts = Counted(passages(100_000))
+    api = FakeAPI()
+    client = api.client(max_concurrency=2)
+
+    async def first_chunk() -> EmbeddingChunk[Any]:
+        async with contextlib.aclosing(client.aembed_stream(texts, chunk_size=100)) as chunks:
+            return await anext(chunks)
+
+    first = asyncio.run(first_chunk())
+    assert first.start == 0
+    assert texts.read <= WINDOWS_AHEAD * 100
+    sent = len(api.requests)
     assert sent <= WINDOWS_AHEAD * 100 // 32 + 1
     assert len(api.requests) == sent
 
@@ -242,8 +258,3 @@ def test_the_next_chunks_requests_go_out_while_a_slow_one_is_answered() -> None:
     later = [body for body in api.requests[first_batch + 1 :] if texts[150] in body["input"]]
     assert later, "the next chunk's requests waited for the slow one"
     assert rows(chunks) == [vector_for(text, 1536) for text in texts]
-
-
-def test_an_error_raised_by_a_stream_is_an_aimlapi_error() -> None:
-    with contextlib.suppress(AimlapiError):
-        list(FakeAPI(refuse=refuse_text("x")).client().embed_stream(["x"]))
