@@ -8,6 +8,7 @@ import subprocess
 import sys
 import tracemalloc
 from array import array
+from functools import partial
 from typing import Any
 
 import httpx
@@ -115,10 +116,12 @@ def test_numpy_output_refuses_what_list_output_refuses(
 
 
 @pytest.mark.parametrize("width", [4, None])
-def test_numpy_output_refuses_too_many_numbers_before_parsing(
-    width: int | None, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("output", ["list", "numpy"])
+def test_a_200_of_more_numbers_than_any_valid_answer_is_refused_before_parsing(
+    output: str, width: int | None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # The same size check as list output, before json.loads: both read answers alike.
+    # "0.0," is 4 bytes but a parsed float about 32: parsing it would take 8 times the cap.
+    # Both outputs read answers alike, so both refuse it before json.loads.
     numbers = 2 * ((width or 8192) + 16) + 4096 + 1
     content = b'{"data":[{"index":0,"embedding":[' + b"0.0," * numbers + b"0.0]}]}"
 
@@ -126,8 +129,9 @@ def test_numpy_output_refuses_too_many_numbers_before_parsing(
         raise AssertionError("parsed")
 
     monkeypatch.setattr("aimlapi_embeddings._response.json.loads", parse)
+    read = {"list": parse_embeddings, "numpy": partial(parse_rows, secret=None)}[output]
     with pytest.raises(ResponseError, match=r"more than .* values"):
-        parse_rows(content, 2, width, secret=None)
+        read(content, 2, width)
 
 
 @pytest.mark.parametrize("content", SPELLINGS.values(), ids=SPELLINGS.keys())
