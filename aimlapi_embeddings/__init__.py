@@ -22,6 +22,7 @@ from ._errors import (
     RateLimitError,
     ResponseError,
 )
+from ._migration import IgnoredArgumentWarning
 from ._version import __version__
 from .client import (
     DEFAULT_BASE_URL,
@@ -53,6 +54,7 @@ __all__ = [
     "EmbeddingChunk",
     "EmbeddingResult",
     "EmbeddingsClient",
+    "IgnoredArgumentWarning",
     "InputRole",
     "InputTooLongError",
     "InternalServerError",

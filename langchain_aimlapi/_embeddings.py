@@ -37,6 +37,7 @@ from aimlapi_embeddings import (
 )
 from aimlapi_embeddings._batching import DEFAULT_OVER_ITEM_LIMIT
 from aimlapi_embeddings._extras import missing_extra
+from aimlapi_embeddings._migration import LANGCHAIN, translate
 from aimlapi_embeddings.client import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RETRIES,
@@ -51,9 +52,11 @@ from aimlapi_embeddings.models import InputRole, warn_about_model
 __all__ = ["AimlapiEmbeddings"]
 
 # Argument names besides the fields: a model_kwargs entry by one of these names is a mistake.
-_OLD_ARGUMENT_NAMES = frozenset(
-    {"api_key", "model_name", "aimlapi_api_base", "chunk_size", "request_timeout"}
+_OTHER_ARGUMENT_NAMES = frozenset(
+    {"api_key", "model_name", "aimlapi_api_base"} | {row.name for row in LANGCHAIN.arguments}
 )
+# The names a key may arrive under, each wrapped in a SecretStr before anything else sees it.
+_KEY_NAMES = ("api_key", "aimlapi_api_key", "openai_api_key")
 
 
 def _tqdm_class() -> Any:
@@ -164,7 +167,6 @@ class AimlapiEmbeddings(Serializable, Embeddings):
     batch_size: int | None = Field(
         default=None,
         ge=1,
-        validation_alias=AliasChoices("batch_size", "chunk_size"),
         description="Most texts per request; None lets the client choose within model limits.",
     )
     max_concurrency: int = Field(
@@ -178,7 +180,6 @@ class AimlapiEmbeddings(Serializable, Embeddings):
     )
     timeout: float | InstanceOf[httpx.Timeout] | None = Field(
         default=None,
-        validation_alias=AliasChoices("timeout", "request_timeout"),
         description="Seconds per request, or an httpx.Timeout; None: 60 s (10 s to connect).",
     )
     default_headers: dict[str, str] | None = Field(
@@ -224,7 +225,7 @@ class AimlapiEmbeddings(Serializable, Embeddings):
         # A key given as a str is wrapped before it goes any further: the frames of pydantic's
         # and LangChain's __init__ keep their arguments as locals, which tracebacks that print
         # locals (pytest --showlocals, Sentry, rich) would show on any configuration error.
-        for name in ("api_key", "aimlapi_api_key"):
+        for name in _KEY_NAMES:
             if isinstance(kwargs.get(name), str):
                 kwargs[name] = SecretStr(kwargs[name])
         super().__init__(**kwargs)
@@ -245,6 +246,14 @@ class AimlapiEmbeddings(Serializable, Embeddings):
         return {"aimlapi_api_key": "AIMLAPI_API_KEY"}
 
     # -- validation: every configuration mistake surfaces here, before any request --------------
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_openai_arguments(cls, values: Any) -> Any:
+        # OpenAIEmbeddings' argument names: mapped, ignored with one warning, or refused with
+        # what to use instead (aimlapi_embeddings._migration holds the table).
+        return translate(LANGCHAIN, values) if isinstance(values, dict) else values
+
     # Each argument goes through the core's own check (aimlapi_embeddings._arguments), so a bad
     # value is the same error here as in EmbeddingsClient: no bool for an int, no "8" for 8.
 
@@ -257,7 +266,7 @@ class AimlapiEmbeddings(Serializable, Embeddings):
     @field_validator("model_kwargs", mode="before")
     @classmethod
     def _check_model_kwargs(cls, value: object) -> dict[str, Any]:
-        arguments = set(cls.model_fields) | _OLD_ARGUMENT_NAMES
+        arguments = set(cls.model_fields) | _OTHER_ARGUMENT_NAMES
         for key in value if isinstance(value, dict) else ():
             if key in arguments and key not in _arguments.RESERVED_REQUEST_FIELDS:
                 msg = f"{key!r} is an AimlapiEmbeddings argument; pass {key}=..., not model_kwargs"

@@ -6,8 +6,11 @@ retries, concurrency, long-text handling and input validation all live in that c
 
 from __future__ import annotations
 
+import importlib
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypedDict
 
 import httpx
@@ -20,6 +23,7 @@ from llama_index.core.bridge.pydantic import (
     ValidationInfo,
     field_serializer,
     field_validator,
+    model_validator,
 )
 from pydantic import InstanceOf
 
@@ -33,11 +37,13 @@ from aimlapi_embeddings import (
     validate_texts,
 )
 from aimlapi_embeddings._batching import DEFAULT_OVER_ITEM_LIMIT
+from aimlapi_embeddings._migration import LLAMA_INDEX, translate
 from aimlapi_embeddings.client import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RETRIES,
     DEFAULT_MODEL,
     DEFAULT_TIMEOUT,
+    ProgressCallback,
     api_key_secret,
     resolve_base_url,
 )
@@ -49,6 +55,10 @@ __all__ = ["AimlapiEmbedding"]
 MAX_EMBED_BATCH_SIZE = 2048
 # Header names that may carry credentials: kept in the live object, left out of to_dict/to_json.
 _SENSITIVE_HEADER = re.compile(r"auth|key|token|secret|passw|cookie|credential", re.IGNORECASE)
+# The progress bar of the batch call running in this thread or task, if it shows one: the core
+# advances it as each request finishes. A context variable, not an attribute, so that calls
+# running at once on one object (threads, tasks) each advance their own bar.
+_progress_bar: ContextVar[Any] = ContextVar("aimlapi_llama_index_progress_bar", default=None)
 
 
 class _CallOptions(TypedDict):
@@ -57,6 +67,8 @@ class _CallOptions(TypedDict):
     input_type: InputRole
     long_text: LongText
     over_item_limit: OverItemLimit
+    batch_size: int | None
+    extra_body: dict[str, Any] | None
 
 
 class AimlapiEmbedding(BaseEmbedding):
@@ -72,9 +84,12 @@ class AimlapiEmbedding(BaseEmbedding):
         base_url (alias api_base): defaults to AIMLAPI_BASE_URL / AIMLAPI_API_BASE, else the
             public API.
         dimensions: shorter vectors, for the models that accept it.
-        embed_batch_size: texts per call into the client. Default: enough to keep every one of
-            `max_concurrency` requests full (the model's inputs per request times
-            max_concurrency), at most 2048.
+        embed_batch_size: texts per request, as with OpenAIEmbedding (within the model's
+            limits). Unset (the default), LlamaIndex's chunks hold the model's inputs per request
+            times max_concurrency texts (at most 2048) and the client keeps every request busy.
+        additional_kwargs: extra request fields, checked against the model's published schema.
+        OpenAIEmbedding's other arguments are mapped, ignored with a warning or refused with
+        what to use instead: see the README's migration table.
         max_concurrency, max_retries, timeout, default_headers, long_text, over_item_limit
         ("alone" or "split": texts over Voyage's 800-character list items), allow_insecure_http.
 
@@ -130,10 +145,16 @@ class AimlapiEmbedding(BaseEmbedding):
     )
     embed_batch_size: int = Field(
         default=MAX_EMBED_BATCH_SIZE,
-        description="Texts per call into the client; defaults to the model's inputs per request "
-        "times max_concurrency, at most 2048.",
+        description="Texts per request when set, as with OpenAIEmbedding (None in to_dict when "
+        "unset); unset, each LlamaIndex chunk holds the model's inputs per request times "
+        "max_concurrency texts (at most 2048) and the client keeps every request slot busy.",
         ge=1,
         le=MAX_EMBED_BATCH_SIZE,
+    )
+    additional_kwargs: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Extra fields sent in every request body, checked against the model's "
+        "published schema.",
     )
     max_concurrency: int = Field(
         default=DEFAULT_MAX_CONCURRENCY,
@@ -180,6 +201,8 @@ class AimlapiEmbedding(BaseEmbedding):
     )
 
     _client: EmbeddingsClient = PrivateAttr()
+    # The caller's embed_batch_size, texts per request; None: the client plans request sizes.
+    _batch_size: int | None = PrivateAttr(default=None)
 
     def __init__(
         self,
@@ -190,6 +213,7 @@ class AimlapiEmbedding(BaseEmbedding):
         api_base: str | None = None,
         dimensions: int | None = None,
         embed_batch_size: int | None = None,
+        additional_kwargs: Mapping[str, Any] | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         max_retries: int = DEFAULT_MAX_RETRIES,
         timeout: float | httpx.Timeout | None = None,
@@ -226,6 +250,7 @@ class AimlapiEmbedding(BaseEmbedding):
             base_url=resolve_base_url(base_url),
             dimensions=dimensions,
             embed_batch_size=MAX_EMBED_BATCH_SIZE if embed_batch_size is None else embed_batch_size,
+            additional_kwargs=additional_kwargs,
             max_concurrency=max_concurrency,
             max_retries=max_retries,
             timeout=timeout,
@@ -241,6 +266,7 @@ class AimlapiEmbedding(BaseEmbedding):
             self.embed_batch_size = min(
                 spec.max_inputs * self.max_concurrency, MAX_EMBED_BATCH_SIZE
             )
+        self._batch_size = embed_batch_size
         self._client = EmbeddingsClient(
             api_key=self.api_key,
             base_url=self.base_url,
@@ -252,6 +278,18 @@ class AimlapiEmbedding(BaseEmbedding):
             transport=transport,
             async_transport=async_transport,
         )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_openai_arguments(cls, values: Any) -> Any:
+        # OpenAIEmbedding's argument names: mapped, ignored with one warning, or refused with
+        # what to use instead (aimlapi_embeddings._migration holds the table).
+        return translate(LLAMA_INDEX, values) if isinstance(values, dict) else values
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "embed_batch_size":  # set by the caller after construction: texts per request
+            self._batch_size = self.embed_batch_size
 
     # Each argument goes through the core's own check (aimlapi_embeddings._arguments), so a bad
     # value is the same error here as in EmbeddingsClient: no bool for an int, no "8" for 8.
@@ -278,9 +316,22 @@ class AimlapiEmbedding(BaseEmbedding):
         # BaseComponent unpickles by re-running __init__ on the fields, which builds a client
         # without the caller's transport; the pickled client, when it could travel, has it.
         super().__setstate__(state)
-        client = (state.get("__pydantic_private__") or {}).get("_client")
+        private = state.get("__pydantic_private__") or {}
+        client = private.get("_client")
         if isinstance(client, EmbeddingsClient):
             self._client = client
+        # That __init__ took the chunk size for one the caller set; what the caller set is here.
+        self._batch_size = private.get("_batch_size")
+
+    @field_validator("additional_kwargs", mode="before")
+    @classmethod
+    def _check_additional_kwargs(cls, value: object) -> dict[str, Any]:
+        return _arguments.extra_body(value, name="additional_kwargs")
+
+    @field_serializer("embed_batch_size")
+    def _serialize_batch_size(self, _: int) -> int | None:
+        # None when the client plans request sizes: from_dict() then plans them too.
+        return self._batch_size
 
     @field_serializer("default_headers")
     def _serialize_headers(self, headers: dict[str, str]) -> dict[str, str]:
@@ -290,18 +341,25 @@ class AimlapiEmbedding(BaseEmbedding):
 
     # -- batch entry points: the whole list is checked before BaseEmbedding cuts it up -----------
 
+    # BaseEmbedding iterates and chunks `texts` itself: a bare string would be embedded letter
+    # by letter, and a bad text named by its index within a chunk. So the whole list is checked
+    # first. Its progress bar would count texts as they go into a chunk (0, then all of them
+    # once the one chunk is answered); ours counts them as the requests carrying them finish.
+    # BaseEmbedding still runs the chunks, with its callback and instrumentation events.
+
     def get_text_embedding_batch(
         self, texts: list[str], show_progress: bool = False, **kwargs: Any
     ) -> list[Embedding]:
-        # BaseEmbedding iterates and chunks `texts` itself: a bare string would be embedded
-        # letter by letter, and a bad text named by its index within a chunk. Check first.
-        return super().get_text_embedding_batch(validate_texts(texts), show_progress, **kwargs)
+        checked = validate_texts(texts)
+        with _progress(len(checked), show_progress):
+            return super().get_text_embedding_batch(checked, False, **kwargs)
 
     async def aget_text_embedding_batch(
         self, texts: list[str], show_progress: bool = False, **kwargs: Any
     ) -> list[Embedding]:
         checked = validate_texts(texts)
-        return await super().aget_text_embedding_batch(checked, show_progress, **kwargs)
+        with _progress(len(checked), show_progress):
+            return await super().aget_text_embedding_batch(checked, False, **kwargs)
 
     # -- the hooks BaseEmbedding calls ------------------------------------------------------------
 
@@ -313,13 +371,17 @@ class AimlapiEmbedding(BaseEmbedding):
             input_type=input_type,
             long_text=self.long_text,
             over_item_limit=self.over_item_limit,
+            batch_size=self._batch_size,
+            extra_body=self.additional_kwargs or None,
         )
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return self._client.embed(texts, **self._options("document")).vectors
+        options = self._options("document")
+        return self._client.embed(texts, **options, on_progress=_advance_bar()).vectors
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return (await self._client.aembed(texts, **self._options("document"))).vectors
+        options = self._options("document")
+        return (await self._client.aembed(texts, **options, on_progress=_advance_bar())).vectors
 
     def _get_text_embedding(self, text: str) -> Embedding:
         return self._get_text_embeddings([text])[0]
@@ -332,6 +394,38 @@ class AimlapiEmbedding(BaseEmbedding):
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
         return (await self._client.aembed([query], **self._options("query"))).vectors[0]
+
+
+@contextmanager
+def _progress(total: int, show: bool) -> Iterator[None]:
+    """A bar over `total` texts for the batch call inside, advanced by its requests."""
+    if not show:
+        yield
+        return
+    # tqdm comes with llama-index-core; imported by name, as it ships no type hints.
+    tqdm = importlib.import_module("tqdm.auto").tqdm
+    with tqdm(total=total, desc="Generating embeddings", unit="text") as bar:
+        token = _progress_bar.set(bar)
+        try:
+            yield
+        finally:
+            _progress_bar.reset(token)
+        bar.update(total - bar.n)  # texts LlamaIndex's embeddings_cache answered, never sent
+
+
+def _advance_bar() -> ProgressCallback | None:
+    """A progress callback for one core call that moves the running batch call's bar."""
+    bar = _progress_bar.get()
+    if bar is None:
+        return None
+    reported = 0
+
+    def advance(done: int, _total: int) -> None:
+        nonlocal reported
+        bar.update(done - reported)
+        reported = done
+
+    return advance
 
 
 def _pick(name: str, value: str | None, other_name: str, other: str | None) -> str | None:

@@ -22,6 +22,7 @@ def test_core_exports() -> None:
             "EmbeddingChunk",
             "EmbeddingResult",
             "EmbeddingsClient",
+            "IgnoredArgumentWarning",
             "InputRole",
             "InputTooLongError",
             "InternalServerError",

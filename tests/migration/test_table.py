@@ -1,0 +1,180 @@
+"""The migration table: it covers every argument of the OpenAI classes, and each adapter does what
+it says for each one (maps, ignores with one warning, or refuses naming what to use instead)."""
+
+from __future__ import annotations
+
+import inspect
+import re
+import warnings
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from langchain_openai import OpenAIEmbeddings
+from llama_index.embeddings.openai import OpenAIEmbedding
+from pydantic import SecretStr
+
+from aimlapi_embeddings import IgnoredArgumentWarning
+from aimlapi_embeddings._migration import LANGCHAIN, LLAMA_INDEX, Peer, PeerArgument, markdown
+from langchain_aimlapi import AimlapiEmbeddings
+from llama_index_aimlapi import AimlapiEmbedding
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+KEY = "sk-migration-test-key-0123456789"
+BASE_URL = "http://127.0.0.1:9/v1"
+
+
+def langchain_peer_arguments() -> set[str]:
+    names: set[str] = set()
+    for name, field in OpenAIEmbeddings.model_fields.items():
+        names.add(name)
+        if field.alias:
+            names.add(field.alias)
+    return names
+
+
+def llama_index_peer_arguments() -> set[str]:
+    parameters = inspect.signature(OpenAIEmbedding.__init__).parameters
+    named = {name for name, p in parameters.items() if p.kind is p.POSITIONAL_OR_KEYWORD}
+    # model_name: OpenAIEmbedding.__init__ reads it from **kwargs; the fields come from pydantic.
+    return (named - {"self"}) | set(OpenAIEmbedding.model_fields) | {"model_name"}
+
+
+@pytest.mark.parametrize(
+    ("peer", "arguments"),
+    [(LANGCHAIN, langchain_peer_arguments()), (LLAMA_INDEX, llama_index_peer_arguments())],
+    ids=["langchain", "llama-index"],
+)
+def test_the_table_names_every_argument_of_the_peer_and_nothing_else(
+    peer: Peer, arguments: set[str]
+) -> None:
+    rows = [row.name for row in peer.arguments]
+    assert len(rows) == len(set(rows)), "a row twice"
+    assert set(rows) - arguments == set(), "rows for arguments the peer does not take"
+    assert arguments - set(rows) == set(), "peer arguments the table does not answer"
+
+
+@pytest.mark.parametrize("key", ["langchain", "llama-index"])
+def test_the_readme_tables_are_generated_from_the_table(key: str) -> None:
+    peer = {"langchain": LANGCHAIN, "llama-index": LLAMA_INDEX}[key]
+    found = re.search(
+        rf"<!-- migration:{key}:start -->\n(.*?)<!-- migration:{key}:end -->",
+        README.read_text(encoding="utf-8"),
+        re.DOTALL,
+    )
+    assert found, f"README lacks the migration:{key} markers"
+    # To regenerate: print(aimlapi_embeddings._migration.readme_tables())
+    assert found.group(1) == markdown(peer)
+
+
+# A value each of our arguments takes, for the rows that map onto it.
+SAMPLES: dict[str, Any] = {
+    "model": "text-embedding-3-large",
+    "model_name": "text-embedding-3-large",
+    "dimensions": 256,
+    "api_key": "sk-another-key-abcdefghijklmnop",
+    "base_url": "http://127.0.0.1:8/v1",
+    "api_base": "http://127.0.0.1:8/v1",
+    "batch_size": 100,
+    "embed_batch_size": 100,
+    "timeout": 12.5,
+    "max_retries": 7,
+    "show_progress_bar": True,
+    "model_kwargs": {"user": "team-search"},
+    "additional_kwargs": {"user": "team-search"},
+    "default_headers": {"X-Team": "search"},
+    "num_workers": 3,
+}
+
+
+def make(peer: Peer, **arguments: Any) -> Any:
+    # The key and the URL under our names, unless the case gives them under the peer's.
+    if peer is LANGCHAIN:
+        given = {
+            LANGCHAIN.argument(name).target() for name in arguments if LANGCHAIN.argument(name)
+        }  # type: ignore[union-attr]
+        defaults = {"api_key": KEY, "base_url": BASE_URL}
+        return AimlapiEmbeddings(
+            **{k: v for k, v in defaults.items() if k not in given}, **arguments
+        )
+    return AimlapiEmbedding(**{"api_key": KEY, "api_base": BASE_URL, **arguments})
+
+
+def settings(embeddings: Any) -> dict[str, Any]:
+    """What an adapter object will use, key included (compared, never printed)."""
+    if isinstance(embeddings, AimlapiEmbeddings):
+        return embeddings.model_dump()
+    return {**embeddings.to_dict(), "api_key": embeddings.api_key}
+
+
+def rows(peer: Peer, effect: str) -> list[tuple[Peer, PeerArgument]]:
+    return [(peer, row) for row in peer.arguments if row.effect == effect]
+
+
+def row_id(case: tuple[Peer, PeerArgument]) -> str:
+    return f"{'langchain' if case[0] is LANGCHAIN else 'llama-index'}-{case[1].name}"
+
+
+MAPPED = rows(LANGCHAIN, "maps") + rows(LLAMA_INDEX, "maps")
+IGNORED = rows(LANGCHAIN, "ignored") + rows(LLAMA_INDEX, "ignored")
+REFUSED = rows(LANGCHAIN, "refused") + rows(LLAMA_INDEX, "refused")
+
+
+@pytest.mark.parametrize("case", [c for c in MAPPED if c[1].target() in SAMPLES], ids=row_id)
+def test_a_mapped_argument_means_what_our_name_means(case: tuple[Peer, PeerArgument]) -> None:
+    peer, row = case
+    value = SAMPLES[row.target()]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a mapped argument never warns
+        by_peer_name = make(peer, **{row.name: value})
+    assert settings(by_peer_name) == settings(make(peer, **{row.target(): value}))
+    assert settings(by_peer_name) != settings(make(peer)), f"{row.name} changed nothing"
+
+
+@pytest.mark.parametrize("case", IGNORED, ids=row_id)
+def test_an_ignored_argument_warns_why_and_changes_nothing(case: tuple[Peer, PeerArgument]) -> None:
+    peer, row = case
+    with pytest.warns(IgnoredArgumentWarning) as caught:
+        embeddings = make(peer, **{row.name: "some value"})
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert f"{row.name}=" in message
+    assert row.why in message
+    assert caught[0].filename == __file__, "the warning points at the caller's line"
+    assert settings(embeddings) == settings(make(peer))
+
+
+@pytest.mark.parametrize("case", REFUSED, ids=row_id)
+def test_a_refused_argument_says_what_to_use_instead(case: tuple[Peer, PeerArgument]) -> None:
+    peer, row = case
+    with pytest.raises(TypeError) as caught:
+        make(peer, **{row.name: httpx.Client()})
+    message = str(caught.value)
+    assert f"does not take {row.name}=" in message
+    assert row.why in message
+    assert "Extra inputs are not permitted" not in message
+
+
+@pytest.mark.parametrize("peer", [LANGCHAIN, LLAMA_INDEX], ids=["langchain", "llama-index"])
+def test_several_ignored_arguments_make_one_warning_per_object(peer: Peer) -> None:
+    names = [row.name for _, row in rows(peer, "ignored")]
+    with pytest.warns(IgnoredArgumentWarning) as caught:
+        make(peer, **dict.fromkeys(names, True))
+    assert len(caught) == 1
+    assert all(f"{name}=" in str(caught[0].message) for name in names)
+
+
+def test_a_key_under_the_openai_name_is_a_secret_from_the_start() -> None:
+    embeddings = AimlapiEmbeddings(openai_api_key=KEY, openai_api_base=BASE_URL)
+    assert isinstance(embeddings.aimlapi_api_key, SecretStr)
+    assert embeddings.aimlapi_api_key.get_secret_value() == KEY
+    assert KEY not in repr(embeddings)
+    assert KEY not in str(embeddings.to_json())
+
+
+def test_a_peer_name_and_ours_with_different_values_is_an_error() -> None:
+    with pytest.raises(ValueError, match="chunk_size= and batch_size= give two values"):
+        AimlapiEmbeddings(api_key=KEY, base_url=BASE_URL, chunk_size=10, batch_size=20)
+    same = AimlapiEmbeddings(api_key=KEY, base_url=BASE_URL, chunk_size=10, batch_size=10)
+    assert same.batch_size == 10
