@@ -516,11 +516,14 @@ def make_status_error(
     headers: Mapping[str, str],
     secret: Secret | None,
     indices: Sequence[int] = (),
+    model_note: str | None = None,
 ) -> APIStatusError:
     """The typed error for an error answer; the key is cut from anything the server sent.
 
     `indices` are the input positions of the texts the refused request carried: a 400 names
-    them, so that the caller can find the text the server objected to.
+    them, so that the caller can find the text the server objected to. `model_note` says what
+    is known of a model that is not simply active: a 404 ends with it (a mistyped id's nearest
+    ids, a removed model's date).
     """
     message, request_id, body = server_message(content, secret)
     if request_id is None:
@@ -533,6 +536,8 @@ def make_status_error(
         text += f" [in the request with {describe_indices(named)}]"
     if request_id:
         text += f" (request id {request_id})"
+    if status_code == 404 and model_note:
+        text += f"; {model_note}"
     error_type = _STATUS_ERRORS.get(status_code)
     if error_type is None:
         error_type = InternalServerError if status_code >= 500 else APIStatusError

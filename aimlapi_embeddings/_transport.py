@@ -50,7 +50,7 @@ from ._errors import (
 from ._gate import Gate, Stopped
 from ._response import WIDEST_VECTOR, Answer, CallWidth, Usage, make_status_error
 from ._secret import Secret, redact
-from .models import ModelSpec
+from .models import ModelSpec, model_status_note
 
 logger = logging.getLogger("aimlapi_embeddings")
 
@@ -377,6 +377,7 @@ def batch_flow(
                     outcome.headers,
                     call.secret,
                     call.texts_of(owners),
+                    model_status_note(call.spec),
                 )
                 kind = overflow_kind(status_error)
                 if kind is not None:

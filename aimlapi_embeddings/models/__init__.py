@@ -7,6 +7,7 @@ rest of the package reads specs and never branches on a model's name.
 
 from __future__ import annotations
 
+import difflib
 import sys
 import threading
 import warnings
@@ -399,13 +400,23 @@ def _is_one_of(module: str, names: tuple[str, ...]) -> bool:
     return any(module == name or module.startswith(name + ".") for name in names)
 
 
+def nearest_model_ids(name: str, most: int = 3) -> list[str]:
+    """The registry's ids (canonical, or the alias that is closer) nearest to a mistyped `name`."""
+    typed = name.strip().lower()
+    close = difflib.get_close_matches(typed, _ALIASES, n=most * 3, cutoff=0.75)
+    return list(dict.fromkeys(_ALIASES[alias] for alias in close))[:most]
+
+
 def model_status_note(spec: ModelSpec) -> str | None:
     """One sentence on a model that is not simply active, or None."""
     if spec.vendor == "unknown":
+        nearest = nearest_model_ids(spec.name)
+        hint = f"did you mean {' or '.join(map(repr, nearest))}? " if nearest else ""
         return (
-            f"model {spec.name!r} is not in aimlapi_embeddings' registry, so conservative generic "
-            f"rules apply ({spec.max_inputs} inputs per request, context {spec.context_tokens} "
-            "tokens, no `dimensions`); pass a ModelSpec to describe it exactly"
+            f"model {spec.name!r} is not in aimlapi_embeddings' registry: {hint}"
+            "(`python -m aimlapi_embeddings.models` lists the models it knows). Conservative "
+            f"generic rules apply ({spec.max_inputs} inputs per request, context "
+            f"{spec.context_tokens} tokens, no `dimensions`); pass a ModelSpec to describe it"
         )
     if spec.status == "active":
         return None

@@ -15,8 +15,10 @@ from langchain_openai import OpenAIEmbeddings
 from llama_index.embeddings.openai import OpenAIEmbedding
 from pydantic import SecretStr
 
-from aimlapi_embeddings import IgnoredArgumentWarning
+from aimlapi_embeddings import IgnoredArgumentWarning, NotFoundError, UnknownModelWarning
 from aimlapi_embeddings._migration import LANGCHAIN, LLAMA_INDEX, Peer, PeerArgument, markdown
+from aimlapi_embeddings.models import nearest_model_ids
+from aimlapi_embeddings.testing import Emulator
 from langchain_aimlapi import AimlapiEmbeddings
 from llama_index_aimlapi import AimlapiEmbedding
 
@@ -178,3 +180,46 @@ def test_a_peer_name_and_ours_with_different_values_is_an_error() -> None:
         AimlapiEmbeddings(api_key=KEY, base_url=BASE_URL, chunk_size=10, batch_size=20)
     same = AimlapiEmbeddings(api_key=KEY, base_url=BASE_URL, chunk_size=10, batch_size=10)
     assert same.batch_size == 10
+
+
+@pytest.mark.parametrize(
+    ("typed", "nearest"),
+    [
+        ("text-embeding-3-small", "text-embedding-3-small"),
+        ("openai/text-embedding-3-lage", "text-embedding-3-large"),
+        ("voyage-larg-2", "voyage-large-2"),
+        ("qwen-text-embeding-v4", "alibaba/qwen-text-embedding-v4"),
+        ("Text-Embedding-ADA-02", "text-embedding-ada-002"),
+    ],
+)
+def test_a_mistyped_model_id_is_told_the_nearest_ids(typed: str, nearest: str) -> None:
+    assert nearest_model_ids(typed)[0] == nearest
+    with pytest.warns(UnknownModelWarning, match=f"did you mean {nearest!r}"):
+        AimlapiEmbeddings(model=typed, api_key=KEY, base_url=BASE_URL)
+
+
+def test_an_unrelated_model_id_gets_no_guess() -> None:
+    assert nearest_model_ids("gpt-4o") == []
+    with pytest.warns(UnknownModelWarning) as caught:
+        AimlapiEmbedding(model="gpt-4o", api_key=KEY, api_base=BASE_URL)
+    assert "did you mean" not in str(caught[0].message)
+
+
+@pytest.mark.parametrize("adapter", ["langchain", "llama-index"])
+def test_the_404_of_a_mistyped_model_names_the_nearest_ids(adapter: str) -> None:
+    with Emulator() as api:
+        if adapter == "langchain":
+            with pytest.warns(UnknownModelWarning):
+                embeddings: Any = AimlapiEmbeddings(
+                    model="text-embeding-3-small", api_key=api.api_key, base_url=api.base_url
+                )
+            call = embeddings.embed_query
+        else:
+            with pytest.warns(UnknownModelWarning):
+                embeddings = AimlapiEmbedding(
+                    model="text-embeding-3-small", api_key=api.api_key, api_base=api.base_url
+                )
+            call = embeddings.get_query_embedding
+        with pytest.raises(NotFoundError, match="did you mean 'text-embedding-3-small'"):
+            call("hello")
+        assert len(api.requests) == 1  # a 404 is not retried
