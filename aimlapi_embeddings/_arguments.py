@@ -34,6 +34,8 @@ DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 # OverflowError in socket.settimeout), and no request is meant to last longer.
 MOST_SECONDS = 24 * 3600
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+# Header names that may carry credentials: sent, but never written into a serialised object.
+_CREDENTIAL_HEADER = re.compile(r"auth|key|token|secret|passw|cookie|credential", re.IGNORECASE)
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 
 
@@ -204,6 +206,16 @@ def default_headers(value: object) -> dict[str, str]:
         msg = "default_headers names a header twice (header names ignore case)"
         raise ValueError(msg)
     return headers
+
+
+def public_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """The headers that a dump, a repr or a saved configuration may show: none whose name says it
+    holds a credential (X-Api-Key, X-Proxy-Token, Cookie, ...)."""
+    return {
+        name: value
+        for name, value in (headers or {}).items()
+        if not _CREDENTIAL_HEADER.search(name)
+    }
 
 
 def max_concurrency(value: object) -> int:

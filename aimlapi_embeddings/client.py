@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import os
 import weakref
@@ -213,6 +214,12 @@ if hasattr(os, "register_at_fork"):  # not on Windows, which cannot fork
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _new_sync_client(
+    transport: httpx.BaseTransport | None, options: dict[str, Any]
+) -> httpx.Client:
+    return _network.guard(httpx.Client(transport=transport, **options))
+
+
 class EmbeddingsClient:
     """Embeds texts with any AI/ML API embedding model, batching, retrying and in parallel.
 
@@ -262,7 +269,14 @@ class EmbeddingsClient:
         patience = None if attempt is None else 2 * attempt
         self._gate = Gate(self.max_concurrency, patience)
         self._throttle = Throttle()
-        self._pools = Pools(self._new_client, self._new_async_client)
+        # The pools' factories hold what a pool is built from, not the client: a client that
+        # nothing else references is then freed at once, and its __del__ closes the sync pool
+        # before the collector reaches the sockets (which would warn of them, unclosed).
+        options = self._client_options()
+        self._pools = Pools(
+            functools.partial(_new_sync_client, self._transport, options),
+            functools.partial(httpx.AsyncClient, transport=self._async_transport, **options),
+        )
         _clients.add(self)
 
     # -- pickling and copying: configuration travels, pools and locks are rebuilt ----------------
@@ -302,13 +316,6 @@ class EmbeddingsClient:
             # https is a tunnel the proxy cannot read, while plain http would hand it the key.
             "trust_env": httpx.URL(self.base_url).scheme == "https",
         }
-
-    def _new_client(self) -> httpx.Client:
-        client = httpx.Client(transport=self._transport, **self._client_options())
-        return _network.guard(client)
-
-    def _new_async_client(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=self._async_transport, **self._client_options())
 
     def close(self) -> None:
         """Close the sync connection pool (it reopens on the next call).

@@ -7,7 +7,7 @@ concurrency, retries, long texts and input checks all happen in that core, once.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -23,6 +23,7 @@ from pydantic import (
     PrivateAttr,
     SecretStr,
     ValidationInfo,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -183,7 +184,10 @@ class AimlapiEmbeddings(Serializable, Embeddings):
         description="Seconds per request, or an httpx.Timeout; None: 60 s (10 s to connect).",
     )
     default_headers: dict[str, str] | None = Field(
-        default=None, description="Extra HTTP headers sent with every request."
+        default=None,
+        description="Extra HTTP headers sent with every request. Credential-like headers are "
+        "not serialised.",
+        repr=False,
     )
     model_kwargs: dict[str, Any] = Field(
         default_factory=dict, description="Extra fields sent in every request body."
@@ -244,6 +248,32 @@ class AimlapiEmbeddings(Serializable, Embeddings):
     @property
     def lc_secrets(self) -> dict[str, str]:
         return {"aimlapi_api_key": "AIMLAPI_API_KEY"}
+
+    @property
+    def lc_attributes(self) -> dict[str, Any]:
+        # dumps/dumpd write these over the fields': headers that hold a credential stay out.
+        if not self.default_headers:
+            return {}
+        return {"default_headers": _arguments.public_headers(self.default_headers)}
+
+    @field_serializer("default_headers")
+    def _serialize_headers(self, headers: dict[str, str] | None) -> dict[str, str] | None:
+        return None if headers is None else _arguments.public_headers(headers)
+
+    # -- a key set after construction is a secret too, and the one sent -------------------------
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name == "aimlapi_api_key" and isinstance(value, str):
+            value = SecretStr(value)
+        super().__setattr__(name, value)
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        # pydantic's model_copy sets `update` without validation: a key would stay a plain str.
+        # Set one by one instead, as assignments; the core client follows the new settings.
+        copy = super().model_copy(deep=deep)
+        for name, value in (update or {}).items():
+            setattr(copy, name, value)
+        return copy
 
     # -- validation: every configuration mistake surfaces here, before any request --------------
 

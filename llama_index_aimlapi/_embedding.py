@@ -7,7 +7,6 @@ retries, concurrency, long-text handling and input validation all live in that c
 from __future__ import annotations
 
 import importlib
-import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -26,6 +25,7 @@ from llama_index.core.bridge.pydantic import (
     model_validator,
 )
 from pydantic import InstanceOf
+from typing_extensions import Self
 
 from aimlapi_embeddings import (
     EmbeddingsClient,
@@ -53,8 +53,6 @@ __all__ = ["AimlapiEmbedding"]
 
 # LlamaIndex's own ceiling for embed_batch_size (BaseEmbedding declares le=2048).
 MAX_EMBED_BATCH_SIZE = 2048
-# Header names that may carry credentials: kept in the live object, left out of to_dict/to_json.
-_SENSITIVE_HEADER = re.compile(r"auth|key|token|secret|passw|cookie|credential", re.IGNORECASE)
 # The progress bar of the batch call running in this thread or task, if it shows one: the core
 # advances it as each request finishes. A context variable, not an attribute, so that calls
 # running at once on one object (threads, tasks) each advance their own bar.
@@ -312,6 +310,20 @@ class AimlapiEmbedding(BaseEmbedding):
     def class_name(cls) -> str:
         return "AimlapiEmbedding"
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        # pydantic's model_copy sets `update` without validation and keeps this object's client:
+        # a new key would stay a plain str, and the old one would still be sent. A copy with
+        # changes is made as a new object is: checked, the key a secret, a client of its own.
+        if not update:
+            return super().model_copy(deep=deep)
+        fields = {name: getattr(self, name) for name in type(self).model_fields}
+        fields["embed_batch_size"] = self._batch_size
+        return type(self)(
+            **{**fields, **update},
+            transport=self._client._transport,
+            async_transport=self._client._async_transport,
+        )
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         # BaseComponent unpickles by re-running __init__ on the fields, which builds a client
         # without the caller's transport; the pickled client, when it could travel, has it.
@@ -335,9 +347,8 @@ class AimlapiEmbedding(BaseEmbedding):
 
     @field_serializer("default_headers")
     def _serialize_headers(self, headers: dict[str, str]) -> dict[str, str]:
-        return {
-            name: value for name, value in headers.items() if not _SENSITIVE_HEADER.search(name)
-        }
+        # Credential-like headers stay in the live object, out of to_dict/to_json.
+        return _arguments.public_headers(headers)
 
     # -- batch entry points: the whole list is checked before BaseEmbedding cuts it up -----------
 
