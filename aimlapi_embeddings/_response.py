@@ -218,6 +218,11 @@ def floats(decoded: bytes | array[float]) -> list[float]:
     return decoded.tolist()
 
 
+# Embeddings are float32: a number float32 cannot hold (it rounds to infinity from half-way
+# between float32's largest value and 2**128 up) is no embedding, in either output.
+FLOAT32_OVERFLOW = 3.4028235677973366e38
+
+
 def _all_finite(vector: list[float]) -> bool:
     # A finite sum means every term is finite (one C-speed pass); a sum of large finite values
     # can overflow, so an infinite one is checked term by term before calling anything NaN.
@@ -385,6 +390,10 @@ def not_finite(position: int) -> ResponseError:
     return ResponseError(f"data[{position}].embedding holds NaN or infinity")
 
 
+def beyond_float32(position: int) -> ResponseError:
+    return ResponseError(f"data[{position}].embedding holds a number too large for float32")
+
+
 def parse_embeddings(
     content: Content,
     expected_count: int,
@@ -405,6 +414,8 @@ def parse_embeddings(
                 raise wrong_width(position, len(vector), width)
             if not _all_finite(vector):
                 raise not_finite(position)
+            if not -FLOAT32_OVERFLOW < min(vector) <= max(vector) < FLOAT32_OVERFLOW:
+                raise beyond_float32(position)
             vectors.append(vector)
         return vectors, embeddings.usage
 
