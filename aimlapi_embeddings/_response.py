@@ -58,13 +58,18 @@ def _add(left: Any, right: Any) -> Any:
     return left if right is None else left + right
 
 
+# More tokens than any one answer can count (2,048 inputs of 8,191 tokens are 17 million): a
+# larger count is not one, and summed over a job it would overflow the int64 columns it fills.
+MOST_TOKENS_PER_ANSWER = 2**31
+
+
 def _count(value: object) -> int | None:
     """A token count as the server sent it, or None for anything that is not one."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
         return None
-    return int(value) if value >= 0 else None
+    return int(value) if 0 <= value <= MOST_TOKENS_PER_ANSWER else None
 
 
 def _amount(value: object) -> float | None:

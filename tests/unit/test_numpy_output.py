@@ -216,7 +216,7 @@ from aimlapi_embeddings import EmbeddingsClient, ModelSpec
 spec = ModelSpec(name="m", dimensions=2, context_tokens=9, max_inputs=9, max_tokens_per_request=99)
 def answer(request):
     return httpx.Response(200, json={"data": [{"index": 0, "embedding": [1.0, 0.0]}]})
-client = EmbeddingsClient(api_key="k", transport=httpx.MockTransport(answer))
+client = EmbeddingsClient(api_key="k-test-key", transport=httpx.MockTransport(answer))
 assert client.embed(["a"], model=spec).vectors == [[1.0, 0.0]]
 print("numpy" in sys.modules)
 """
