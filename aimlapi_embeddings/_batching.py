@@ -81,6 +81,7 @@ def check_iterable(texts: object) -> None:
 
 def validate_texts(texts: object, first: int = 0) -> list[str]:
     """Check the input list; raise `InvalidInputError` naming the first bad text and its index.
+    Returns the texts as plain `str`s.
 
     `first` is the index of `texts[0]` in the caller's input (a stream's window starts later).
     """
@@ -92,6 +93,10 @@ def validate_texts(texts: object, first: int = 0) -> list[str]:
             index = first + offset
             msg = f"texts[{index}] is {type(text).__name__}, not str: {_preview(text)}"
             raise InvalidInputError(msg, index=index)
+        if type(text) is not str:
+            # The exact string, as it will be sent: a subclass's own __eq__ and __hash__ (say,
+            # case-insensitive) would make different texts one when repeats are sent once.
+            checked[offset] = text = str.__str__(text)
         if not text.isascii():
             try:
                 text.encode("utf-8")

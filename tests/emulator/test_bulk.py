@@ -84,3 +84,28 @@ def test_a_stream_of_a_generator_keeps_every_request_slot_busy_and_matches_embed
     assert np.array_equal(np.concatenate([chunk.vectors for chunk in chunks]), whole.vectors)
     assert peak == 4, f"at most {peak} of 4 requests were in flight at once"
     assert sent == count
+
+
+class CaselessStr(str):
+    """A str subclass that compares and hashes case-insensitively (as some NLP libraries do)."""
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and self.lower() == other.lower()
+
+    def __hash__(self) -> int:
+        return hash(self.lower())
+
+
+@pytest.mark.parametrize("output", ["list", "numpy"])
+def test_duplicates_are_the_exact_strings_sent_not_what_a_subclass_calls_equal(
+    output: str,
+) -> None:
+    texts = [CaselessStr("Paris"), CaselessStr("PARIS"), CaselessStr("paris"), "Paris"]
+    with Emulator() as api, EmbeddingsClient(api_key=api.api_key, base_url=api.base_url) as client:
+        result = client.embed(texts, dimensions=16, output=output)  # type: ignore[call-overload]
+        sent = [text for record in api.requests for text in record.inputs]
+    assert sorted(sent) == ["PARIS", "Paris", "paris"]  # "Paris" twice is one input
+    assert all(type(text) is str for text in sent)
+    for text, vector in zip(texts, result.vectors, strict=True):
+        expected = embedding_for(str.__str__(text), "text-embedding-3-small", dimensions=16)
+        assert list(vector) == pytest.approx(expected, abs=1e-6)
