@@ -124,6 +124,12 @@ def pip_install_extras(block: Block) -> list[str]:
     return found
 
 
+def notebook_command(notebook: str) -> str:
+    """The README's command that runs examples/`notebook` headless, from its examples table."""
+    (command,) = re.findall(rf"`(jupyter [^`]*examples/{re.escape(notebook)})`", README.read_text())
+    return command
+
+
 def clean_environment(bin_dir: Path) -> dict[str, str]:
     """This process's environment with `bin_dir` first on PATH, as an activated virtual
     environment has it, and nothing of AI/ML API or proxies from the machine."""
