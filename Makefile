@@ -59,7 +59,7 @@ tools-check: $(TOOLS_STAMP)
 
 # benchmarks/results/tools.md: requests per step in those tools, ours and the OpenAI classes'.
 tools-table: $(TOOLS_STAMP)
-	$(TOOLS_VENV)/bin/python benchmarks/tools.py
+	$(TOOLS_VENV)/bin/python benchmarks/tools_table.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py

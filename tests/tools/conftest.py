@@ -7,25 +7,15 @@ this folder out (pyproject's addopts); `make tools-check` builds .venv-tools wit
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-
-# Both announce at import that they are no longer maintained; SemanticChunker and LangChain's
-# FAISS store have no other home. Every other warning stays an error.
-with warnings.catch_warnings():
-    for package in ("langchain-community", "langchain-experimental"):
-        warnings.filterwarnings("ignore", f"`{package}` is being sunset", DeprecationWarning)
-    import langchain_community  # noqa: F401
-    import langchain_experimental  # noqa: F401
+from tool_scenarios import MODEL
 
 from aimlapi_embeddings.testing import Emulator
 from langchain_aimlapi import AimlapiEmbeddings
 from llama_index_aimlapi import AimlapiEmbedding
-
-MODEL = "text-embedding-3-small"
 
 
 @pytest.fixture(scope="module")

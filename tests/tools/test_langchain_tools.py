@@ -45,6 +45,16 @@ def test_faiss_saved_and_loaded_embeds_only_the_questions(
     assert api.schema_violations == 0
 
 
+def test_faiss_from_a_corpus_plans_its_requests(
+    make_langchain: Make, api: Emulator, tmp_path: Path
+) -> None:
+    run = scenarios.langchain_faiss_corpus(make_langchain, api, tmp_path)
+    assert run.wrong == []
+    # No batch size set: one request per slot of max_concurrency (8), every text sent once.
+    assert run.steps == {"index 2,000 passages": Sent(8, 2000), "ask 3 questions": Sent(3, 3)}
+    assert api.schema_violations == 0
+
+
 def test_chroma_persistent_reopened_embeds_only_the_questions(
     make_langchain: Make, api: Emulator, tmp_path: Path
 ) -> None:

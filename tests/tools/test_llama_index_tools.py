@@ -8,15 +8,12 @@ from pathlib import Path
 
 import pytest
 import tool_scenarios as scenarios
-from tool_scenarios import TOPICS, Sent
+from tool_scenarios import QDRANT_LOCAL_NOTICE, TOPICS, Sent
 
 from aimlapi_embeddings.testing import Emulator
 from llama_index_aimlapi import AimlapiEmbedding
 
-# Qdrant's local mode says so when LlamaIndex's store asks it for payload indexes.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Payload indexes have no effect in the local Qdrant:UserWarning"
-)
+pytestmark = pytest.mark.filterwarnings(f"ignore:{QDRANT_LOCAL_NOTICE}:UserWarning")
 
 Make = Callable[[], AimlapiEmbedding]
 
@@ -33,6 +30,20 @@ def test_ingestion_pipeline_with_docstore_and_cache_rerun_sends_nothing(
         "new pipeline, docstore and cache loaded: the same documents": Sent(0, 0),
         "new pipeline, its cache alone: the same documents": Sent(0, 0),
         "one document changed": Sent(1, 1),
+    }
+    assert api.schema_violations == 0
+
+
+def test_ingestion_pipeline_over_a_corpus_plans_its_requests(
+    make_llama_index: Make, api: Emulator, tmp_path: Path
+) -> None:
+    run = scenarios.llama_index_corpus(make_llama_index, api, tmp_path)
+    assert run.wrong == []
+    # No embed_batch_size set: one request per slot of max_concurrency (8), every text once.
+    assert run.steps == {
+        "ingest 2,000 documents": Sent(8, 2000),
+        "index the nodes": Sent(0, 0),  # the nodes carry their vectors
+        "ask 3 questions": Sent(3, 3),
     }
     assert api.schema_violations == 0
 

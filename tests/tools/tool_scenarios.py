@@ -4,7 +4,7 @@ Each scenario takes `make`, which builds the embeddings object (ours, or a peer'
 same emulator; called again where a new process would build a new one), the emulator, and a
 scratch folder. It returns a `Run`: what the emulator received at each step, and every question
 whose first passage retrieved was not the right one. tests/tools/ asserts them for our adapters;
-benchmarks/tools.py runs them for ours and for the OpenAI classes and writes
+benchmarks/tools_table.py runs them for ours and for the OpenAI classes and writes
 benchmarks/results/tools.md.
 
 The emulator's vectors are bags of words: a question shares words with its passage only, so
@@ -13,10 +13,19 @@ there is one right answer, and a wrong order, a lost row or a query/document mix
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+# Both announce at import that they are no longer maintained; SemanticChunker and LangChain's
+# FAISS store have no other home. Every other warning is left as it is (an error in the tests).
+with warnings.catch_warnings():
+    for package in ("langchain-community", "langchain-experimental"):
+        warnings.filterwarnings("ignore", f"`{package}` is being sunset", DeprecationWarning)
+    import langchain_community  # noqa: F401
+    import langchain_experimental  # noqa: F401
 
 import chromadb
 from langchain_chroma import Chroma
@@ -40,6 +49,8 @@ from qdrant_client import QdrantClient
 from aimlapi_embeddings.testing import Emulator
 
 MODEL = "text-embedding-3-small"
+# What Qdrant's local mode says when LlamaIndex's store asks it for payload indexes.
+QDRANT_LOCAL_NOTICE = "Payload indexes have no effect in the local Qdrant"
 
 PASSAGES = {
     "eiffel": "The Eiffel Tower is a wrought iron lattice tower in Paris, France.",
@@ -72,6 +83,9 @@ TOPIC_QUESTIONS = {
     "Which tower stands in Paris?": "eiffel",
     "How do plants use sunlight?": "photosynthesis",
 }
+# A corpus large enough for batch sizes to show: each passage has a word of its own.
+CORPUS = {f"p{i}": f"Passage {i} is about the word zq{i}x and nothing else." for i in range(2000)}
+CORPUS_QUESTIONS = {f"Which passage is about zq{i}x?": f"p{i}" for i in (7, 1234, 1999)}
 
 MakeLangChain = Callable[[], Embeddings]
 MakeLlamaIndex = Callable[[], BaseEmbedding]
@@ -209,6 +223,17 @@ def langchain_qdrant(make: MakeLangChain, api: Emulator, folder: Path) -> Run:
     return run
 
 
+def langchain_faiss_corpus(make: MakeLangChain, api: Emulator, folder: Path) -> Run:
+    """FAISS built from 2,000 texts in one call, as a first ingestion does."""
+    run = Run(api)
+    store = FAISS.from_texts(
+        list(CORPUS.values()), make(), metadatas=[{"key": key} for key in CORPUS]
+    )
+    run.step("index 2,000 passages")
+    run.ask("ask 3 questions", first_key(store), CORPUS_QUESTIONS)
+    return run
+
+
 def langchain_semantic_chunker(make: MakeLangChain, api: Emulator, folder: Path) -> Run:
     """SemanticChunker cuts a text where the topic changes; its chunks go into a vector store."""
     run = Run(api)
@@ -288,6 +313,21 @@ def llama_index_pipeline(make: MakeLlamaIndex, api: Emulator, folder: Path) -> R
     return run
 
 
+def llama_index_corpus(make: MakeLlamaIndex, api: Emulator, folder: Path) -> Run:
+    """An IngestionPipeline over 2,000 documents, then an index of its nodes."""
+    run = Run(api)
+    embed_model = make()
+    documents = [Document(text=text, id_=key) for key, text in CORPUS.items()]
+    nodes = IngestionPipeline(transformations=[SentenceSplitter(), embed_model]).run(
+        documents=documents
+    )
+    run.step("ingest 2,000 documents")
+    index = VectorStoreIndex(nodes, embed_model=embed_model)
+    run.step("index the nodes")
+    run.ask("ask 3 questions", first_document(index), CORPUS_QUESTIONS)
+    return run
+
+
 def llama_index_chroma(make: MakeLlamaIndex, api: Emulator, folder: Path) -> Run:
     """A VectorStoreIndex over a persistent Chroma collection, then over it opened again."""
     run = Run(api)
@@ -364,12 +404,14 @@ def llama_index_semantic_splitter(make: MakeLlamaIndex, api: Emulator, folder: P
 LANGCHAIN = {
     "CacheBackedEmbeddings + LocalFileStore": langchain_cache,
     "FAISS (langchain-community)": langchain_faiss,
+    "FAISS, 2,000 passages": langchain_faiss_corpus,
     "Chroma, persistent (langchain-chroma)": langchain_chroma,
     "Qdrant, local on disk (langchain-qdrant)": langchain_qdrant,
     "SemanticChunker (langchain-experimental)": langchain_semantic_chunker,
 }
 LLAMA_INDEX = {
     "IngestionPipeline: docstore, cache, vector store": llama_index_pipeline,
+    "IngestionPipeline, 2,000 documents": llama_index_corpus,
     "ChromaVectorStore, persistent": llama_index_chroma,
     "QdrantVectorStore, local on disk": llama_index_qdrant,
     "SemanticSplitterNodeParser": llama_index_semantic_splitter,
