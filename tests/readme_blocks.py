@@ -206,10 +206,18 @@ def run_bash_block(
     code = block.code
     if served is not None:
         code = code.replace(f":{README_PORT}", f":{served.port}")
+    return run_shell(code, bin_dir, cwd)
+
+
+def run_shell(
+    code: str, bin_dir: Path, cwd: Path, *, environment: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Commands typed into a shell with the virtual environment of `bin_dir` active (and
+    `environment` set), stopping at the first that fails."""
     return subprocess.run(
         ["bash", "-euo", "pipefail", "-c", code],
         cwd=cwd,
-        env=clean_environment(bin_dir),
+        env={**clean_environment(bin_dir), **(environment or {})},
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT * 5,  # may install packages

@@ -32,32 +32,18 @@ def api(_module_emulator: Emulator) -> Emulator:
 
 
 @pytest.fixture
-def make_langchain(api: Emulator) -> Iterator[Callable[[], AimlapiEmbeddings]]:
-    """Builds our LangChain adapter for the emulator; closes each one's pools after the test."""
-    made: list[AimlapiEmbeddings] = []
+def adapters(api: Emulator) -> Iterator[dict[str, Callable[[], Any]]]:
+    """Framework -> a builder of our adapter for it, pointed at the emulator; the pools of all
+    it built are closed after the test."""
+    made: list[AimlapiEmbeddings | AimlapiEmbedding] = []
 
-    def make(**options: Any) -> AimlapiEmbeddings:
-        made.append(
-            AimlapiEmbeddings(model=MODEL, api_key=api.api_key, base_url=api.base_url, **options)
-        )
-        return made[-1]
+    def builder(adapter: type[AimlapiEmbeddings | AimlapiEmbedding]) -> Callable[[], Any]:
+        def build() -> AimlapiEmbeddings | AimlapiEmbedding:
+            made.append(adapter(model=MODEL, api_key=api.api_key, base_url=api.base_url))
+            return made[-1]
 
-    yield make
-    for embeddings in made:
-        embeddings.close()
+        return build
 
-
-@pytest.fixture
-def make_llama_index(api: Emulator) -> Iterator[Callable[[], AimlapiEmbedding]]:
-    """Builds our LlamaIndex adapter for the emulator; closes each one's pools after the test."""
-    made: list[AimlapiEmbedding] = []
-
-    def make(**options: Any) -> AimlapiEmbedding:
-        made.append(
-            AimlapiEmbedding(model=MODEL, api_key=api.api_key, base_url=api.base_url, **options)
-        )
-        return made[-1]
-
-    yield make
-    for embedding in made:
-        embedding.close()
+    yield {"langchain": builder(AimlapiEmbeddings), "llama-index": builder(AimlapiEmbedding)}
+    for adapter in made:
+        adapter.close()

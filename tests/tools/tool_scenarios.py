@@ -41,6 +41,7 @@ from llama_index.core import Document, StorageContext, VectorStoreIndex
 from llama_index.core.base.embeddings.base import BaseEmbedding
 from llama_index.core.ingestion import IngestionCache, IngestionPipeline
 from llama_index.core.node_parser import SemanticSplitterNodeParser, SentenceSplitter
+from llama_index.core.schema import BaseNode
 from llama_index.core.storage.docstore import SimpleDocumentStore
 from llama_index.vector_stores.chroma import ChromaVectorStore
 from llama_index.vector_stores.qdrant import QdrantVectorStore
@@ -144,10 +145,15 @@ def langchain_documents() -> list[LangChainDocument]:
     ]
 
 
-def first_key(store: VectorStore) -> Callable[[str], str]:
+def first_key(
+    store: VectorStore,
+    key: Callable[[LangChainDocument], str] = lambda document: str(document.metadata["key"]),
+) -> Callable[[str], str]:
+    """A question -> the key of the document the store retrieves first for it."""
+
     def first(question: str) -> str:
         (document,) = store.similarity_search(question, k=1)
-        return str(document.metadata["key"])
+        return key(document)
 
     return first
 
@@ -172,7 +178,8 @@ def langchain_cache(make: MakeLangChain, api: Emulator, folder: Path) -> Run:
 
 
 def langchain_faiss(make: MakeLangChain, api: Emulator, folder: Path) -> Run:
-    """FAISS built from documents, saved, and loaded again with a new embeddings object."""
+    """FAISS built from documents, saved, and loaded again (its reopening) with a new
+    embeddings object."""
     run = Run(api)
     store = FAISS.from_documents(langchain_documents(), make())
     run.step("index 6 passages")
@@ -180,8 +187,8 @@ def langchain_faiss(make: MakeLangChain, api: Emulator, folder: Path) -> Run:
     store.save_local(str(folder))
     # Our own file, just written: FAISS's docstore is a pickle.
     loaded = FAISS.load_local(str(folder), make(), allow_dangerous_deserialization=True)
-    run.step("save, load")
-    run.ask("loaded: ask 3 questions", first_key(loaded), QUESTIONS)
+    run.step("reopen")
+    run.ask("reopened: ask 3 questions", first_key(loaded), QUESTIONS)
     return run
 
 
@@ -242,12 +249,8 @@ def langchain_semantic_chunker(make: MakeLangChain, api: Emulator, folder: Path)
     run.step("split 6 sentences")
     store = InMemoryVectorStore.from_texts(run.chunks, embeddings)
     run.step("index the chunks")
-
-    def first(question: str) -> str:
-        (document,) = store.similarity_search(question, k=1)
-        return topic_of(document.page_content)
-
-    run.ask("ask 2 questions", first, TOPIC_QUESTIONS)
+    by_topic = first_key(store, key=lambda document: topic_of(document.page_content))
+    run.ask("ask 2 questions", by_topic, TOPIC_QUESTIONS)
     return run
 
 
@@ -258,12 +261,15 @@ def llama_index_documents() -> list[Document]:
     return [Document(text=text, id_=key) for key, text in PASSAGES.items()]
 
 
-def first_document(index: VectorStoreIndex) -> Callable[[str], str]:
+def first_document(
+    index: VectorStoreIndex, key: Callable[[BaseNode], str] = lambda node: str(node.ref_doc_id)
+) -> Callable[[str], str]:
+    """A question -> the key of the node the index retrieves first for it."""
     retriever = index.as_retriever(similarity_top_k=1)
 
     def first(question: str) -> str:
         (hit,) = retriever.retrieve(question)
-        return str(hit.node.ref_doc_id)
+        return key(hit.node)
 
     return first
 
@@ -339,7 +345,7 @@ def llama_index_chroma(make: MakeLlamaIndex, api: Emulator, folder: Path) -> Run
         ),
         embed_model=make(),
     )
-    run.step("index 6 documents")
+    run.step("index 6 passages")
     run.ask("ask 3 questions", first_document(index), QUESTIONS)
     reopened = chromadb.PersistentClient(path=str(folder)).get_collection("passages")
     index = VectorStoreIndex.from_vector_store(
@@ -362,7 +368,7 @@ def llama_index_qdrant(make: MakeLlamaIndex, api: Emulator, folder: Path) -> Run
             ),
             embed_model=make(),
         )
-        run.step("index 6 documents")
+        run.step("index 6 passages")
         run.ask("ask 3 questions", first_document(index), QUESTIONS)
     finally:
         client.close()
@@ -391,13 +397,8 @@ def llama_index_semantic_splitter(make: MakeLlamaIndex, api: Emulator, folder: P
     run.step("split 6 sentences")
     index = VectorStoreIndex(nodes, embed_model=embed_model)
     run.step("index the chunks")
-    retriever = index.as_retriever(similarity_top_k=1)
-
-    def first(question: str) -> str:
-        (hit,) = retriever.retrieve(question)
-        return topic_of(hit.node.get_content())
-
-    run.ask("ask 2 questions", first, TOPIC_QUESTIONS)
+    by_topic = first_document(index, key=lambda node: topic_of(node.get_content()))
+    run.ask("ask 2 questions", by_topic, TOPIC_QUESTIONS)
     return run
 
 
