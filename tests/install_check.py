@@ -13,7 +13,7 @@ outputs, and `jupyter lab --version`. Then `[ray]` alone: its README blocks and 
 commands for examples/ray_embed.py, which write only into the folder they name. Last, `make demo`
 in an environment of its own must install the core alone and run.
 
-    make install-check     # or python3 tests/install_check.py; about 1.5 minutes, pip cache warm
+    make install-check     # or python3 tests/install_check.py; about 3 minutes, pip cache warm
 """
 
 from __future__ import annotations

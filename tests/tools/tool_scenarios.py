@@ -125,10 +125,6 @@ class Run:
                 self.wrong.append(f"{name}: {question!r} found {found!r}, not {right!r}")
         self.step(name)
 
-    @property
-    def requests(self) -> dict[str, int]:
-        return {name: sent.requests for name, sent in self.steps.items()}
-
 
 def topic_of(text: str) -> str:
     """The topic of a chunk of TWO_TOPICS: the one whose first sentence it starts with."""
