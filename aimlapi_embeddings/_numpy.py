@@ -17,11 +17,12 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from ._errors import ResponseError
 from ._response import (
+    FLOAT32_OVERFLOW,
     Content,
     Embeddings,
     Usage,
+    beyond_float32,
     decode_embedding,
     not_finite,
     read_and_decode,
@@ -30,7 +31,6 @@ from ._response import (
 from ._secret import Secret
 
 FloatArray = NDArray[np.float32]
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def parse_rows(
@@ -67,11 +67,9 @@ def _block(embeddings: Embeddings, count: int, width: int | None) -> NDArray[np.
     if not finite.all():
         raise not_finite(embeddings.positions[int(np.argmin(finite))])
     if block.dtype == np.float64:
-        fits = (np.abs(block) <= _FLOAT32_MAX).all(axis=1)
+        fits = (np.abs(block) < FLOAT32_OVERFLOW).all(axis=1)
         if not fits.all():
-            position = embeddings.positions[int(np.argmin(fits))]
-            msg = f"data[{position}].embedding holds a number too large for float32"
-            raise ResponseError(msg)
+            raise beyond_float32(embeddings.positions[int(np.argmin(fits))])
     return block
 
 

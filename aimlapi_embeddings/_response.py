@@ -58,13 +58,18 @@ def _add(left: Any, right: Any) -> Any:
     return left if right is None else left + right
 
 
+# More tokens than any one answer can count (2,048 inputs of 8,191 tokens are 17 million): a
+# larger count is not one, and summed over a job it would overflow the int64 columns it fills.
+MOST_TOKENS_PER_ANSWER = 2**31
+
+
 def _count(value: object) -> int | None:
     """A token count as the server sent it, or None for anything that is not one."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
     if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
         return None
-    return int(value) if value >= 0 else None
+    return int(value) if 0 <= value <= MOST_TOKENS_PER_ANSWER else None
 
 
 def _amount(value: object) -> float | None:
@@ -216,6 +221,11 @@ def floats(decoded: bytes | array[float]) -> list[float]:
             values.byteswap()
         decoded = values
     return decoded.tolist()
+
+
+# Embeddings are float32: a number float32 cannot hold (it rounds to infinity from half-way
+# between float32's largest value and 2**128 up) is no embedding, in either output.
+FLOAT32_OVERFLOW = 3.4028235677973366e38
 
 
 def _all_finite(vector: list[float]) -> bool:
@@ -385,6 +395,10 @@ def not_finite(position: int) -> ResponseError:
     return ResponseError(f"data[{position}].embedding holds NaN or infinity")
 
 
+def beyond_float32(position: int) -> ResponseError:
+    return ResponseError(f"data[{position}].embedding holds a number too large for float32")
+
+
 def parse_embeddings(
     content: Content,
     expected_count: int,
@@ -405,6 +419,8 @@ def parse_embeddings(
                 raise wrong_width(position, len(vector), width)
             if not _all_finite(vector):
                 raise not_finite(position)
+            if not -FLOAT32_OVERFLOW < min(vector) <= max(vector) < FLOAT32_OVERFLOW:
+                raise beyond_float32(position)
             vectors.append(vector)
         return vectors, embeddings.usage
 

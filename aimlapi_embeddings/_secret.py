@@ -33,6 +33,9 @@ REDACTED = "***"
 WITHHELD = "(the server's message echoed the API key; withheld)"
 # A run of this many characters of the key, found as they are, is cut as if it were the key.
 PIECE = 8
+# The shortest key taken: a real key is 32 characters; redaction stars every echo of a key, and
+# a shorter one (a test's "k") would star that letter in every message, or ordinary words.
+SHORTEST_KEY = PIECE
 
 # What a key may contain: printable ASCII without spaces, quotes or backslashes. Anything else is
 # a paste accident (quotes copied along, a line break, a typographic quote from a document) that
@@ -115,7 +118,8 @@ class Secret:
         return self._value
 
     def problem(self) -> str | None:
-        """Why this key cannot be sent in an HTTP header, without repeating it; None if it can."""
+        """Why this key cannot be sent in an HTTP header, or cannot be a key, without repeating
+        it; None if it is fine."""
         for position, char in enumerate(self._value):
             if char not in _KEY_CHARACTERS:
                 return (
@@ -123,6 +127,12 @@ class Secret:
                     "are printable ASCII without spaces or quotes. Was it pasted with its quotes "
                     "or a line break?"
                 )
+        if len(self._value) < SHORTEST_KEY:
+            return (
+                f"the API key is {len(self._value)} character(s) long: AI/ML API keys are 32, "
+                f"and one of fewer than {SHORTEST_KEY} could not be told apart from ordinary "
+                "text to keep it out of error messages and logs. Was it cut short?"
+            )
         return None
 
     def redact(self, text: str) -> str:

@@ -227,7 +227,11 @@ def _with_columns(batch: Any, kind: BatchFormat, columns: dict[str, Any]) -> Any
 
     table = batch
     for name, values in columns.items():
-        if values.ndim == 2:
+        if values.ndim == 2 and values.shape[1] == 0:
+            # No rows, for a model whose width is unknown until it answers: Arrow has no
+            # fixed-size list of size 0, and no width to give one.
+            array = pa.array([], type=pa.list_(pa.float32()))
+        elif values.ndim == 2:
             flat = pa.array(values.reshape(-1))  # zero-copy: the float32 buffer as it is
             array = pa.FixedSizeListArray.from_arrays(flat, values.shape[1])
         else:

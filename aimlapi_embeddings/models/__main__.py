@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import httpx
 
 from ..client import resolve_base_url
-from ._check import check_catalogue
+from ._check import check_catalogue, printable
 from ._table import markdown_table, text_table
 
 
@@ -42,8 +42,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     base_url = resolve_base_url(options.base_url)
     try:
         report = check_catalogue(base_url)
-    except (httpx.HTTPError, ValueError) as exc:
-        print(f"could not read the catalogue at {base_url}: {type(exc).__name__}: {exc}")
+    except (httpx.HTTPError, ValueError) as exc:  # CatalogueError is a ValueError
+        print(printable(f"could not read the catalogue at {base_url}: {type(exc).__name__}: {exc}"))
         return 2
     print("\n".join(report.lines()))
     return 1 if report.drift else 0

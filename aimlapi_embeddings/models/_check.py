@@ -8,18 +8,39 @@ context length) disagree, by building the bodies the client sends and validating
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
+from .. import _network
 from .._schema import field_violations, load_schema, schema_rules
 from . import MODELS, ModelSpec, get_model_spec
 
-__all__ = ["CheckReport", "check_catalogue", "compare", "request_schema_of"]
+__all__ = ["CatalogueError", "CheckReport", "check_catalogue", "compare", "request_schema_of"]
 
 _CHECK_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
+# Each fetch as a whole, however slowly the server sends: the catalogue or one docsJson.
+FETCH_SECONDS = 30.0
+# The catalogue of every model is about 1 MB, a docsJson about 20 KB: far more is no answer.
+MOST_CATALOGUE_BYTES = 32 << 20
+MOST_DOCS_BYTES = 4 << 20
+
+
+class CatalogueError(ValueError):
+    """The catalogue or a model's docsJson could not be read as one: too large, too slow, not
+    JSON, or JSON of another shape. `--check` says so in one line and exits 2, not 1 (drift)."""
+
+
+def printable(text: str) -> str:
+    """`text` with control characters escaped: what a server wrote may not drive the terminal
+    (an escape sequence can clear the screen and print a fake verdict)."""
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
 
 
 def _chars(string: int | None, item: int | None) -> str:
@@ -122,7 +143,7 @@ class CheckReport:
             out += [f"DISAGREES {name}: {problem}" for problem in problems]
         out += [f"NOT SERVED although active in the registry: {name}" for name in self.not_served]
         out.append("drift found" if self.drift else "no drift: the registry matches the catalogue")
-        return out
+        return [printable(line) for line in out]
 
 
 def _is_embedding_model(entry: Mapping[str, Any]) -> bool:
@@ -141,52 +162,78 @@ def _registry_spec(entry: Mapping[str, Any]) -> ModelSpec | None:
     return None
 
 
-def check_catalogue(base_url: str, client: httpx.Client | None = None) -> CheckReport:
-    """Read the live catalogue and every embedding model's schema; compare with the registry."""
-    http = client or httpx.Client(timeout=_CHECK_TIMEOUT, follow_redirects=False)
-    try:
-        response = http.get(f"{base_url.rstrip('/')}/models")
+def _fetch_json(http: httpx.Client, url: str, most_bytes: int) -> Any:
+    """GET `url` as JSON, within `FETCH_SECONDS` as a whole and `most_bytes` once decoded."""
+    body = bytearray()
+    with _network.attempt(FETCH_SECONDS, None), http.stream("GET", url) as response:
         response.raise_for_status()
-        data = response.json().get("data", [])
-        report = CheckReport()
-        served: set[str] = set()
-        for entry in data:
-            if not isinstance(entry, Mapping) or not _is_embedding_model(entry):
-                continue
-            report.checked += 1
-            spec = _registry_spec(entry)
-            if spec is None:
-                report.missing.append(str(entry.get("id")))
-                continue
-            served.add(spec.name)
-            info = entry.get("info")
-            info = info if isinstance(info, Mapping) else {}
-            context = info.get("contextLength")
-            schema = None
-            docs = info.get("docsJson")
-            if isinstance(docs, str) and docs.startswith(("https://", "http://")):
-                answer = http.get(docs)
-                answer.raise_for_status()
-                schema = request_schema_of(answer.json())
-            problems = compare(spec, schema, context if isinstance(context, int) else None)
-            if schema is None:
-                problems.append("no request schema could be read from its docsJson")
-            elif spec.schema is not None and schema != load_schema(spec.schema):
-                problems.append(
-                    f"the published schema differs from the vendored schemas/{spec.schema}.json: "
-                    "update the copy, then the registry"
-                )
-            if spec.status == "removed":
-                since = f" on {spec.status_since}" if spec.status_since else ""
-                problems.insert(0, f"served, but the registry says it was removed{since}")
-            if problems:
-                report.disagree[spec.name] = problems
-        report.not_served = [
-            spec.name
-            for spec in MODELS.values()
-            if spec.status == "active" and spec.name not in served
-        ]
-        return report
+        for chunk in response.iter_bytes():
+            body += chunk
+            if len(body) > most_bytes:
+                msg = f"{url} sent more than {most_bytes} bytes"
+                raise CatalogueError(msg)
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        msg = f"{url} did not send JSON that can be read ({type(exc).__name__})"
+        raise CatalogueError(msg) from None
+
+
+def check_catalogue(base_url: str, client: httpx.Client | None = None) -> CheckReport:
+    """Read the live catalogue and every embedding model's schema; compare with the registry.
+
+    Raises `CatalogueError` (or an `httpx.HTTPError`) when either cannot be read."""
+    http = client or _network.guard(httpx.Client(timeout=_CHECK_TIMEOUT, follow_redirects=False))
+    try:
+        return _check(base_url, http)
+    except (TypeError, AttributeError, KeyError, RecursionError) as exc:
+        # JSON of another shape than the API's (a list for the catalogue, properties that are
+        # not an object): the answer is unusable, which is not drift.
+        msg = f"an answer of {base_url} has an unexpected shape ({type(exc).__name__})"
+        raise CatalogueError(msg) from None
     finally:
         if client is None:
             http.close()
+
+
+def _check(base_url: str, http: httpx.Client) -> CheckReport:
+    catalogue = _fetch_json(http, f"{base_url.rstrip('/')}/models", MOST_CATALOGUE_BYTES)
+    data = catalogue.get("data", []) if isinstance(catalogue, Mapping) else None
+    if not isinstance(data, list):
+        msg = f"{base_url}/models is not a catalogue: no list of models under `data`"
+        raise CatalogueError(msg)
+    report = CheckReport()
+    served: set[str] = set()
+    for entry in data:
+        if not isinstance(entry, Mapping) or not _is_embedding_model(entry):
+            continue
+        report.checked += 1
+        spec = _registry_spec(entry)
+        if spec is None:
+            report.missing.append(str(entry.get("id")))
+            continue
+        served.add(spec.name)
+        info = entry.get("info")
+        info = info if isinstance(info, Mapping) else {}
+        context = info.get("contextLength")
+        schema = None
+        docs = info.get("docsJson")
+        if isinstance(docs, str) and docs.startswith(("https://", "http://")):
+            schema = request_schema_of(_fetch_json(http, docs, MOST_DOCS_BYTES))
+        problems = compare(spec, schema, context if isinstance(context, int) else None)
+        if schema is None:
+            problems.append("no request schema could be read from its docsJson")
+        elif spec.schema is not None and schema != load_schema(spec.schema):
+            problems.append(
+                f"the published schema differs from the vendored schemas/{spec.schema}.json: "
+                "update the copy, then the registry"
+            )
+        if spec.status == "removed":
+            since = f" on {spec.status_since}" if spec.status_since else ""
+            problems.insert(0, f"served, but the registry says it was removed{since}")
+        if problems:
+            report.disagree[spec.name] = problems
+    report.not_served = [
+        spec.name for spec in MODELS.values() if spec.status == "active" and spec.name not in served
+    ]
+    return report

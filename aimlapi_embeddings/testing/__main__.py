@@ -91,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"-H 'Content-Type: application/json' -d '{_EXAMPLE_BODY}'\n"
         f"Point the package at it:\n"
         f"  export AIMLAPI_BASE_URL={emulator.base_url} AIMLAPI_API_KEY={emulator.api_key}\n"
+        f"What it served so far (POST {emulator.base_url.removesuffix('/v1')}/emulator/stats/reset "
+        f"to start again):\n"
+        f"  curl -s {emulator.base_url.removesuffix('/v1')}/emulator/stats\n"
         f"Press Ctrl+C to stop.",
         flush=True,
     )
@@ -99,9 +102,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         while not stopping.wait(0.5):
             pass
     finally:
+        stats = emulator.stats()
         emulator.stop()
-    print("emulator stopped", flush=True)
+    print(f"emulator stopped: {_summary(stats)}", flush=True)
     return 0
+
+
+def _summary(stats: dict[str, typing.Any]) -> str:
+    """One line of what was served, for the terminal the emulator ran in."""
+    statuses = ", ".join(f"{count} x {status}" for status, count in stats["by_status"].items())
+    return (
+        f"{stats['requests']} embedding requests ({statuses or 'none'}), {stats['inputs']} "
+        f"inputs and {stats['tokens']} tokens answered, {stats['schema_violations']} schema "
+        f"violations, at most {stats['peak_concurrency']} at once"
+    )
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import concurrent.futures
 import dataclasses
 import hmac
 import itertools
+import json
 import logging
 import math
 import secrets
@@ -43,6 +44,9 @@ logger = logging.getLogger("aimlapi_embeddings.testing")
 _ROUTES = frozenset({"/v1/embeddings", "/embeddings"})
 _CATALOGUE_ROUTES = frozenset({"/v1/models", "/models", "/api/v1/models"})
 _DOCS_ROUTE = "/docs-json"
+# The emulator's own counters, for an app tested from another process: outside the API's paths.
+_STATS_ROUTE = "/emulator/stats"
+_STATS_RESET_ROUTE = "/emulator/stats/reset"
 _UNAUTHORIZED = "Unauthorized: missing or invalid API key (send `Authorization: Bearer <key>`)"
 _HTML_PAGE = (
     b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head>\n"
@@ -208,6 +212,26 @@ class Emulator:
     def peak_concurrency(self) -> int:
         """The most embedding requests served at once since start (or the last `clear()`)."""
         return self._peak_in_flight
+
+    def stats(self) -> dict[str, Any]:
+        """Counters of the embedding requests since start (or the last `clear()`), as served
+        at `GET /emulator/stats`: `requests`, `inputs`, `tokens` (of the requests answered 200,
+        as the API bills), `by_status` (status -> requests), `schema_violations`,
+        `peak_concurrency`, `in_flight`."""
+        embedding = [record for record in self.requests if record.path.rstrip("/") in _ROUTES]
+        answered = [record for record in embedding if record.status == 200]
+        by_status: dict[str, int] = {}
+        for record in embedding:
+            by_status[str(record.status)] = by_status.get(str(record.status), 0) + 1
+        return {
+            "requests": len(embedding),
+            "inputs": sum(len(record.inputs) for record in answered),
+            "tokens": sum(record.total_tokens for record in answered),
+            "by_status": dict(sorted(by_status.items())),
+            "schema_violations": self.schema_violations,
+            "peak_concurrency": self.peak_concurrency,
+            "in_flight": self.in_flight,
+        }
 
     # -- what tests change -------------------------------------------------------------------
 
@@ -387,6 +411,12 @@ class Emulator:
         path = request.path.rstrip("/")
         if request.method == "GET" and (path in _CATALOGUE_ROUTES or path == _DOCS_ROUTE):
             return self._published(request, request_id, arrived)
+        if (request.method, path) in {("GET", _STATS_ROUTE), ("POST", _STATS_RESET_ROUTE)}:
+            # Not recorded: reading the counters must not change them.
+            if path == _STATS_RESET_ROUTE:
+                self.clear()
+            body = json.dumps(self.stats()).encode()
+            return _Reply(200, body, [("x-request-id", request_id)])
         if path not in _ROUTES or request.method != "POST":
             message = f"Cannot {request.method} {request.path}"
             self._record(RequestRecord(request_id, arrived, request.path, 404, message=message))

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import copy
+import json
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from hostile import Connection, HostileServer, Request
 
 from aimlapi_embeddings import MODELS
 from aimlapi_embeddings._schema import load_schema
-from aimlapi_embeddings.models._check import check_catalogue, compare
+from aimlapi_embeddings.models import _check
+from aimlapi_embeddings.models._check import CatalogueError, check_catalogue, compare
 from aimlapi_embeddings.models._table import markdown_table
 from aimlapi_embeddings.testing import Emulator
 
@@ -205,3 +209,84 @@ def test_a_schema_that_cannot_be_read_is_drift_not_silence() -> None:
         report = check_catalogue("https://api.test/v1", http)
     assert report.drift
     assert "no request schema could be read from its docsJson" in report.disagree["voyage-2"]
+
+
+# ---- a hostile catalogue: bounded, one line, exit 2; nothing a server wrote drives the terminal
+
+
+def serve_catalogue(body: bytes) -> HostileServer:
+    def handler(request: Request, connection: Connection) -> None:
+        connection.answer(200, body)
+
+    return HostileServer(handler)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[]", b'{"data": 5}', b"[" * 100_000 + b"]" * 100_000, b"not json", b'{"data": [1, "x"]'],
+    ids=["a list", "data a number", "nested 100k deep", "not json", "cut short"],
+)
+def test_a_catalogue_of_another_shape_is_one_line_and_exit_2(body: bytes) -> None:
+    with serve_catalogue(body) as server:
+        result = run_cli("--check", "--base-url", server.base_url)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stdout.count("\n") == 1
+    assert result.stdout.startswith("could not read the catalogue")
+    assert "Traceback" not in result.stderr
+
+
+def test_a_schema_whose_properties_is_a_list_is_exit_2() -> None:
+    request_body = {"schema": {"type": "object", "properties": ["model", "input"]}}
+    post = {"requestBody": {"content": {"application/json": request_body}}}
+    docs = json.dumps({"paths": {"/v1/embeddings": {"post": post}}}).encode()
+
+    def handler(request: Request, connection: Connection) -> None:
+        origin = f"http://127.0.0.1:{server.port}"
+        entry = {
+            "id": "voyage-2",
+            "type": "openai/embeddings",
+            "info": {"docsJson": f"{origin}/docs"},
+        }
+        catalogue = json.dumps({"data": [entry]}).encode()
+        connection.answer(200, docs if "docs" in request.path else catalogue)
+
+    with HostileServer(handler) as server:
+        result = run_cli("--check", "--base-url", server.base_url)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "unexpected shape" in result.stdout
+
+
+def test_an_endless_catalogue_is_cut_at_its_size_cap(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_check, "MOST_CATALOGUE_BYTES", 1 << 20)
+
+    def endless(request: Request, connection: Connection) -> None:
+        connection.send(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n\r\n[")
+        for _ in range(10_000):  # 640 MB at most; the client hangs up long before
+            connection.send(b"0," * 32_768)
+
+    with HostileServer(endless) as server, pytest.raises(CatalogueError, match="more than"):
+        check_catalogue(server.base_url)
+
+
+def test_a_dripping_catalogue_is_bounded_as_a_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_check, "FETCH_SECONDS", 1.0)
+
+    def drip(request: Request, connection: Connection) -> None:
+        connection.send(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n")
+        connection.drip(b"{" + b" " * 99, 0.2)  # every read well within httpx's 20 s
+
+    started = time.monotonic()
+    with HostileServer(drip) as server, pytest.raises(httpx.TimeoutException):
+        check_catalogue(server.base_url)
+    assert time.monotonic() - started < 5
+
+
+def test_terminal_escapes_in_model_ids_are_printed_escaped() -> None:
+    fake = "\x1b[2J\x1b[Hno drift: the registry matches the catalogue\r"
+    body = json.dumps({"data": [{"id": fake, "type": "openai/embeddings"}]}).encode()
+    with serve_catalogue(body) as server:
+        result = run_cli("--check", "--base-url", server.base_url)
+    assert result.returncode == 1
+    assert "\x1b" not in result.stdout
+    assert "\r" not in result.stdout
+    assert "MISSING from the registry: \\x1b[2J\\x1b[Hno drift" in result.stdout

@@ -97,3 +97,55 @@ def test_cli_refuses_bad_settings() -> None:
     )
     assert result.returncode == 2
     assert "error_rate must be between 0 and 1" in result.stderr
+
+
+def test_an_app_in_another_process_reads_and_resets_the_counters(
+    cli: tuple[subprocess.Popen[str], queue.Queue[str]],
+) -> None:
+    process, lines = cli
+    banner = read_until(lines, "Press Ctrl+C to stop.")
+    base_url = re.search(r"base URL: (\S+)", banner)
+    api_key = re.search(r"API key:\s+(\S+)", banner)
+    assert base_url is not None
+    assert api_key is not None
+    stats_url = base_url[1].removesuffix("/v1") + "/emulator/stats"
+    assert f"curl -s {stats_url}" in banner
+
+    # The app under test: its own client, in its own process, as a user's app would be.
+    app = (
+        "from aimlapi_embeddings import EmbeddingsClient\n"
+        "import sys\n"
+        "with EmbeddingsClient(api_key=sys.argv[1], base_url=sys.argv[2], max_retries=0) as c:\n"
+        "    c.embed([f'text {i}' for i in range(300)] + ['text 0'], batch_size=100)\n"
+    )
+    subprocess.run([sys.executable, "-c", app, api_key[1], base_url[1]], check=True, timeout=60)
+    unauthorized = httpx.post(f"{base_url[1]}/embeddings", json={}, timeout=10)
+    assert unauthorized.status_code == 401
+
+    stats = httpx.get(stats_url, timeout=10).json()
+    assert stats["requests"] == 4  # 300 distinct texts in requests of 100, and the 401
+    assert stats["by_status"] == {"200": 3, "401": 1}
+    assert stats["inputs"] == 300  # the repeated text was sent once
+    assert stats["tokens"] > 300
+    assert stats["schema_violations"] == 0
+    assert httpx.get(stats_url, timeout=10).json() == stats  # reading does not count
+
+    reset = httpx.post(stats_url + "/reset", timeout=10).json()
+    assert (reset["requests"], reset["inputs"], reset["tokens"], reset["by_status"]) == (
+        0,
+        0,
+        0,
+        {},
+    )
+
+    httpx.post(
+        f"{base_url[1]}/embeddings",
+        json={"model": "text-embedding-3-small", "input": ["one more"]},
+        headers={"Authorization": f"Bearer {api_key[1]}"},
+        timeout=10,
+    )
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=10) == 0
+    summary = read_until(lines, "at once")
+    assert "emulator stopped: 1 embedding requests (1 x 200), 1 inputs and" in summary
+    assert "0 schema violations" in summary

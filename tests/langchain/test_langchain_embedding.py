@@ -244,7 +244,7 @@ def test_default_headers_and_timeout_reach_the_client(monkeypatch: pytest.Monkey
     monkeypatch.setattr(_embeddings, "EmbeddingsClient", client_on_mock)
     embeddings = AimlapiEmbeddings(
         model="voyage-2",
-        api_key="sk-mock",
+        api_key="sk-mock-key",
         base_url="https://mock.test/v1",
         default_headers={"X-Team": "search"},
         timeout=7.0,
@@ -253,7 +253,7 @@ def test_default_headers_and_timeout_reach_the_client(monkeypatch: pytest.Monkey
     (request,) = seen
     assert request.url == "https://mock.test/v1/embeddings"
     assert request.headers["X-Team"] == "search"
-    assert request.headers["Authorization"] == "Bearer sk-mock"
+    assert request.headers["Authorization"] == "Bearer sk-mock-key"
 
 
 async def test_close_and_aclose_release_pools_that_reopen(make_embeddings: MakeEmbeddings) -> None:

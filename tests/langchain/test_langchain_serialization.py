@@ -78,7 +78,9 @@ def assert_same_configuration(left: AimlapiEmbeddings, right: AimlapiEmbeddings)
 def test_is_serializable_with_a_stable_id() -> None:
     assert AimlapiEmbeddings.is_lc_serializable()
     assert AimlapiEmbeddings.lc_id() == ["langchain_aimlapi", "AimlapiEmbeddings"]
-    assert AimlapiEmbeddings(api_key="sk-x").lc_secrets == {"aimlapi_api_key": "AIMLAPI_API_KEY"}
+    assert AimlapiEmbeddings(api_key="sk-x-test-key").lc_secrets == {
+        "aimlapi_api_key": "AIMLAPI_API_KEY"
+    }
 
 
 def test_dump_holds_a_secret_reference_not_the_key(make_embeddings: MakeEmbeddings) -> None:

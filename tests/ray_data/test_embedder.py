@@ -7,6 +7,7 @@ that name the row.
 
 from __future__ import annotations
 
+import json
 import pickle
 from collections.abc import Iterator
 from typing import Any
@@ -18,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aimlapi_embeddings import InvalidInputError, get_model_spec
+from aimlapi_embeddings import InvalidInputError, ModelSpec, get_model_spec
 from aimlapi_embeddings.ray import AimlapiEmbedder, _apportion, _batch_format
 from aimlapi_embeddings.testing import Emulator, embedding_for
 
@@ -280,3 +281,42 @@ def test_apportion_shares_out_exactly_the_total(total: int, weights: list[int]) 
 def test_apportion_of_nothing_is_nothing() -> None:
     assert _apportion(0, []).tolist() == []
     assert _apportion(5, [0, 0]).tolist() in ([3, 2], [2, 3])
+
+
+@pytest.mark.parametrize("count", [2**62, 2**63, 2**64 + 5, 10**30])
+@pytest.mark.parametrize("kind", ["pandas", "pyarrow", "numpy"])
+def test_an_absurd_usage_count_is_unknown_usage_not_a_wrong_column(count: int, kind: str) -> None:
+    from hostile import HostileServer, embeddings
+
+    def answer(request: Any, connection: Any) -> None:
+        reply = embeddings(request)
+        reply["usage"] = {"prompt_tokens": count, "total_tokens": count}
+        connection.answer(200, json.dumps(reply).encode())
+
+    with HostileServer(answer) as server:
+        embed = AimlapiEmbedder(
+            api_key=SECRET, base_url=server.base_url, model=MODEL, dimensions=DIMS
+        )
+        out = columns_of(kind, embed(make_batch(kind, [1, 2, 3], ["a", "bb", "ccc"])))
+    assert out["embedding_tokens"].tolist() == [0, 0, 0]  # unknown, as with no usage at all
+
+
+@pytest.mark.parametrize("kind", ["pandas", "pyarrow", "numpy"])
+def test_an_empty_batch_of_a_model_of_unknown_width_comes_back_with_its_columns(
+    api: Emulator, kind: str
+) -> None:
+    unknown = ModelSpec(
+        name="in-house-embedder",
+        dimensions=None,
+        context_tokens=512,
+        max_inputs=8,
+        max_tokens_per_request=4096,
+    )
+    embed = AimlapiEmbedder(api_key=api.api_key, base_url=api.base_url, model=unknown)
+    out = embed(make_batch(kind, [], []))
+    names = list(
+        out.column_names if kind == "pyarrow" else out.keys() if kind == "numpy" else out.columns
+    )
+    assert names == ["id", "text", "embedding", "embedding_tokens"]
+    assert len(out["embedding"]) == 0
+    assert api.requests == []

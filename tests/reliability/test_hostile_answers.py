@@ -130,8 +130,8 @@ def test_a_hostile_answer_is_an_aimlapi_error_or_the_right_vectors(
 
 
 @pytest.mark.parametrize("shell", ["sync", "async"])
-def test_finite_values_near_the_float_maximum_are_taken_as_they_are(shell: str) -> None:
-    huge = [1.7e308, -1.7e308, 1e308, -1e308, 1.5e308, 0.0, 1.7e308, 1.7e308]
+def test_finite_values_near_the_float32_maximum_are_taken_as_they_are(shell: str) -> None:
+    huge = [3.4e38, -3.4e38, 3.4028235e38, -3.4028235e38, 1e38, 0.0, 3.4e38, 3.4e38]
 
     def answer(request: Request, connection: Connection) -> None:
         connection.answer(200, with_vector(json.dumps(huge))(request))
@@ -141,6 +141,21 @@ def test_finite_values_near_the_float_maximum_are_taken_as_they_are(shell: str) 
         result = run(shell, client, ["a text"], dimensions=8)
         client.close()
     assert result.vectors == [huge]
+
+
+@pytest.mark.parametrize("shell", ["sync", "async"])
+@pytest.mark.parametrize("output", ["list", "numpy"])
+def test_values_beyond_float32_are_refused_by_both_outputs(shell: str, output: str) -> None:
+    huge = [1.7e308, -1.7e308, 1e308, -1e308, 1.5e308, 0.0, 1.7e308, 1.7e308]
+
+    def answer(request: Request, connection: Connection) -> None:
+        connection.answer(200, with_vector(json.dumps(huge))(request))
+
+    with HostileServer(answer) as server:
+        client = EmbeddingsClient(api_key=KEY, base_url=server.base_url, max_retries=0)
+        with pytest.raises(ResponseError, match="too large for float32"):
+            run(shell, client, ["a text"], dimensions=8, output=output)
+        client.close()
 
 
 # ---- a model whose width is not known in advance ---------------------------------------------

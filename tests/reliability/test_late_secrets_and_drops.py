@@ -18,6 +18,7 @@ import pytest
 from langchain_core.load import dumpd, dumps
 
 from aimlapi_embeddings import AuthenticationError, EmbeddingsClient
+from aimlapi_embeddings._secret import Secret
 from aimlapi_embeddings.testing import Emulator
 from langchain_aimlapi import AimlapiEmbeddings
 from llama_index_aimlapi import AimlapiEmbedding
@@ -148,3 +149,18 @@ def test_an_object_dropped_without_close_closes_its_sockets(api: Emulator, kind:
 
     gc.collect()
     assert unclosed_socket_warnings(make_and_use) == []
+
+
+@pytest.mark.parametrize("key", ["r", "sk", "emu-key"])
+def test_a_key_too_short_to_be_real_is_refused_where_it_is_given(key: str) -> None:
+    message = Secret(key).problem()
+    assert message is not None
+    assert f"{len(key)} character(s) long" in message
+    for make in (
+        lambda: EmbeddingsClient(api_key=key),
+        lambda: AimlapiEmbeddings(api_key=key),
+        lambda: AimlapiEmbedding(api_key=key),
+    ):
+        with pytest.raises(ValueError, match="character\\(s\\) long") as caught:
+            make()
+        assert repr(key) not in str(caught.value)

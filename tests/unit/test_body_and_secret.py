@@ -181,3 +181,11 @@ def test_the_secret_shows_as_stars() -> None:
     assert KEY not in repr(secret)
     assert KEY not in str(secret)
     assert secret.problem() is None
+
+
+def test_redaction_keeps_messages_readable_for_the_shortest_key_taken() -> None:
+    secret = Secret("r" * 7 + "x")  # eight characters: the shortest taken
+    assert secret.problem() is None
+    text = "model 'text-embedding-3-large' not found: error reading request body"
+    assert secret.redact(text) == text
+    assert secret.redact("bad key rrrrrrrx here") == "bad key *** here"

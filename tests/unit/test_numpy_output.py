@@ -140,11 +140,30 @@ def test_every_spelling_of_an_answer_reads_alike(content: bytes) -> None:
     assert [row.tolist() for row in rows] == ROWS
 
 
-def test_a_number_too_large_for_float32_is_refused_not_made_infinite() -> None:
-    content = body([{"index": 0, "embedding": [0.5, 1e39]}])
-    assert parse_embeddings(content, 1, 2)[0] == [[0.5, 1e39]]  # a float64 list can hold it
+# Embeddings are float32: both outputs take what float32 holds, its largest value as the
+# models' float32 written in decimal (3.4028235e+38) included, and refuse what it cannot.
+FITS = [3.4028235e38, -3.4028235e38, 3.4028235677973362e38, 1e-45, -0.0]
+TOO_LARGE = [1e39, -1e39, 3.4028235677973366e38, 1e300]
+
+
+@pytest.mark.parametrize("number", FITS)
+@pytest.mark.parametrize("output", ["list", "numpy"])
+def test_every_number_float32_holds_is_taken_by_both_outputs(number: float, output: str) -> None:
+    content = body([{"index": 0, "embedding": [0.5, number]}])
+    read = {"list": parse_embeddings, "numpy": partial(parse_rows, secret=None)}[output]
+    rows, _ = read(content, 1, 2)
+    assert float(np.float32(rows[0][1])) == float(np.float32(number))
+
+
+@pytest.mark.parametrize("number", TOO_LARGE)
+@pytest.mark.parametrize("output", ["list", "numpy"])
+def test_a_number_too_large_for_float32_is_refused_by_both_outputs(
+    number: float, output: str
+) -> None:
+    content = body([{"index": 0, "embedding": [0.5, number]}])
+    read = {"list": parse_embeddings, "numpy": partial(parse_rows, secret=None)}[output]
     with pytest.raises(ResponseError, match=r"data\[0\].embedding holds a number too large"):
-        parse_rows(content, 1, 2, secret=None)
+        read(content, 1, 2)
 
 
 def test_base64_and_numbers_in_one_answer_keep_every_bit() -> None:
@@ -197,7 +216,7 @@ from aimlapi_embeddings import EmbeddingsClient, ModelSpec
 spec = ModelSpec(name="m", dimensions=2, context_tokens=9, max_inputs=9, max_tokens_per_request=99)
 def answer(request):
     return httpx.Response(200, json={"data": [{"index": 0, "embedding": [1.0, 0.0]}]})
-client = EmbeddingsClient(api_key="k", transport=httpx.MockTransport(answer))
+client = EmbeddingsClient(api_key="k-test-key", transport=httpx.MockTransport(answer))
 assert client.embed(["a"], model=spec).vectors == [[1.0, 0.0]]
 print("numpy" in sys.modules)
 """

@@ -141,6 +141,11 @@ def test_nan_literals_are_refused() -> None:
         ({"usage": None}, Usage()),
         ({}, Usage()),
         ({"meta": {"usage": {"credits_used": 42}}}, Usage(None, None, 42.0)),
+        # No answer counts more than 2**31 tokens: larger ones are not counts (2**62 wrapped
+        # Ray's int64 usage column negative; 2**63 overflowed it).
+        ({"usage": {"prompt_tokens": 2**31, "total_tokens": 2**31}}, Usage(2**31, 2**31, None)),
+        ({"usage": {"prompt_tokens": 2**62, "total_tokens": 2**63}}, Usage()),
+        ({"usage": {"prompt_tokens": 10**400, "total_tokens": 1e300}}, Usage()),
     ],
 )
 def test_usage_shapes(extra: dict[str, object], usage: Usage) -> None:
