@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.installed-demo
+# The tools group's own environment: the tools users put embeddings into (tests/tools).
+TOOLS_VENV := .venv-tools
+TOOLS_STAMP := $(TOOLS_VENV)/.installed
 
-.PHONY: demo test lint typecheck unit install-check bench clean
+.PHONY: demo test lint typecheck unit install-check tools-check tools-table bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,9 +44,26 @@ test: lint typecheck unit
 install-check:
 	$(PYTHON) tests/install_check.py
 
+# Made afresh whenever the dependency lists change (needs PyPI).
+$(TOOLS_STAMP): pyproject.toml tests/tools/requirements.txt
+	rm -rf $(TOOLS_VENV)
+	$(PYTHON) -m venv $(TOOLS_VENV)
+	$(TOOLS_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS_VENV)/bin/python -m pip install --quiet -e '.[langchain,llama-index]' -r tests/tools/requirements.txt
+	touch $(TOOLS_STAMP)
+
+# Each adapter in FAISS, Chroma, Qdrant, caches, semantic splitters and ingestion pipelines.
+# `make test` leaves tests/tools out (pyproject's addopts); named here, pytest runs it.
+tools-check: $(TOOLS_STAMP)
+	$(TOOLS_VENV)/bin/python -m pytest -q tests/tools
+
+# benchmarks/results/tools.md: requests per step in those tools, ours and the OpenAI classes'.
+tools-table: $(TOOLS_STAMP)
+	$(TOOLS_VENV)/bin/python benchmarks/tools_table.py
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
 	$(BIN)/python benchmarks/voyage_shapes.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build dist
+	rm -rf $(VENV) $(TOOLS_VENV) .pytest_cache .mypy_cache .ruff_cache build dist

@@ -1,11 +1,13 @@
-"""What the examples and notebooks share: a small corpus, questions about it, and where to
-send requests."""
+"""What the examples and notebooks share: a small corpus, questions about it, where to send
+requests, and what to say when an example's framework is not installed."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 from collections.abc import Iterator
+
+from aimlapi_embeddings._extras import missing_extra
 
 MODEL = os.environ.get("AIMLAPI_MODEL", "text-embedding-3-small")
 
@@ -34,6 +36,16 @@ EMULATOR_SCORES = (
     "a good match, near 0 for unrelated texts) because a question and its answer share only a\n"
     "few words. A real model compares meaning, and its scores are on a different scale."
 )
+
+
+@contextlib.contextmanager
+def needs_extra(extra: str, *, example: str) -> Iterator[None]:
+    """Around an example's framework imports: a missing one names the extra that brings it, as
+    importing an adapter does, instead of a bare ModuleNotFoundError."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        raise missing_extra(exc, extra=extra, needed_by=example) from exc
 
 
 @contextlib.contextmanager

@@ -13,11 +13,13 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from _shared import DOCUMENTS, MODEL, QUESTIONS, api_settings
-from langchain_core.documents import Document
-from langchain_core.vectorstores import InMemoryVectorStore
+from _shared import DOCUMENTS, MODEL, QUESTIONS, api_settings, needs_extra
 
-from langchain_aimlapi import AimlapiEmbeddings
+with needs_extra("langchain", example="examples/langchain_rag.py"):
+    from langchain_core.documents import Document
+    from langchain_core.vectorstores import InMemoryVectorStore
+
+    from langchain_aimlapi import AimlapiEmbeddings
 
 
 @contextlib.contextmanager

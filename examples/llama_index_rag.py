@@ -14,16 +14,18 @@ from __future__ import annotations
 import contextlib
 import tempfile
 
-from _shared import DOCUMENTS, MODEL, QUESTIONS, api_settings
-from llama_index.core import (
-    Document,
-    Settings,
-    StorageContext,
-    VectorStoreIndex,
-    load_index_from_storage,
-)
+from _shared import DOCUMENTS, MODEL, QUESTIONS, api_settings, needs_extra
 
-from llama_index_aimlapi import AimlapiEmbedding
+with needs_extra("llama-index", example="examples/llama_index_rag.py"):
+    from llama_index.core import (
+        Document,
+        Settings,
+        StorageContext,
+        VectorStoreIndex,
+        load_index_from_storage,
+    )
+
+    from llama_index_aimlapi import AimlapiEmbedding
 
 
 def main() -> None:

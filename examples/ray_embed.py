@@ -1,6 +1,6 @@
 """Embed a corpus on Ray Data, resumably: passages in, Parquet files of (id, text, vector) out.
 
-    python examples/ray_embed.py passages.jsonl vectors/ --actors 2 --max-concurrency 8
+    python examples/ray_embed.py ray-demo/passages.jsonl ray-demo/vectors --actors 2
 
 The input is JSONL or Parquet (a file, or a folder of them) with an `id` and a `text` per row;
 ids must be unique. Each batch of vectors is written to the output folder as one Parquet file,
@@ -31,15 +31,18 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
-import ray
-import ray.data
-from _shared import MODEL, api_settings
+from _shared import MODEL, api_settings, needs_extra
 
 from aimlapi_embeddings.client import DEFAULT_MAX_CONCURRENCY
-from aimlapi_embeddings.ray import AimlapiEmbedder
+
+with needs_extra("ray", example="examples/ray_embed.py"):
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+    import ray
+    import ray.data
+
+    from aimlapi_embeddings.ray import AimlapiEmbedder
 
 PART = "part-*.parquet"
 TOKENS = "embedding_tokens"

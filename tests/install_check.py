@@ -6,17 +6,21 @@ For each framework, a fresh virtual environment gets the package by one of the R
 install commands (its bash blocks that `pip install`: one from the clone, one from a built
 wheel), with that framework's extra only. In it then run, as written: every example that names
 that extra, the README's emulator commands and every README Python block whose imports that
-extra covers, an import of the other framework's adapter (which must name the extra to
-install), and, after the install command the notebook itself names, the framework's notebook.
-Then `[ray]` alone: its README blocks and the README's command for examples/ray_embed.py.
-Last, `make demo` in an environment of its own must install the core alone and run.
+extra covers; an import of the other framework's adapter and every example of another extra,
+each of which must fail naming the extra to install; and, after the install command the
+notebook itself names, the README's command for the framework's notebook, which must keep its
+outputs, and `jupyter lab --version`. Then `[ray]` alone: its README blocks and the README's
+commands for examples/ray_embed.py, which write only into the folder they name. Last, `make demo`
+in an environment of its own must install the core alone and run.
 
-    make install-check     # or python3 tests/install_check.py; about 1.5 minutes, pip cache warm
+    make install-check     # or python3 tests/install_check.py; about 3 minutes, pip cache warm
 """
 
 from __future__ import annotations
 
+import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,6 +36,7 @@ from readme_blocks import (
     Served,
     blocks,
     clean_environment,
+    notebook_command,
     pip_install_extras,
     readme_emulator,
     run_bash_block,
@@ -58,6 +63,8 @@ CORE_DISTRIBUTIONS = {
     "wheel",
 }
 STEP_TIMEOUT = 900.0
+# Where the README's commands for examples/ray_embed.py write: the only thing they may create.
+RAY_FOLDER = "ray-demo"
 
 
 class CheckFailed(Exception):
@@ -149,13 +156,22 @@ def check_framework(extra: str, scratch: Path, report: Report) -> None:
     )
 
     for example in sorted(EXAMPLES.glob("*.py")):
-        if extras_named(example.read_text()) == {extra}:
+        named = extras_named(example.read_text())
+        if named == {extra}:
             # Run from the clone's root as the README says; the script's folder, not the source
             # tree, is on sys.path, so the installed package is what runs.
             report.check(
                 f"[{extra}] python examples/{example.name}",
                 lambda example=example: require(
                     run([str(python), f"examples/{example.name}"], bin_dir, ROOT), example.name
+                ),
+            )
+        elif named and extra not in named:
+            (needed,) = named
+            report.check(
+                f"[{extra}] python examples/{example.name} names [{needed}]",
+                lambda example=example, needed=needed: example_names_its_extra(
+                    example, needed, python, bin_dir
                 ),
             )
 
@@ -178,7 +194,7 @@ def check_framework(extra: str, scratch: Path, report: Report) -> None:
             continue
         install = f'pip install ".[{",".join(sorted(named))}]"'
         report.check(
-            f"[{extra}] {install}, then jupyter execute examples/{notebook.name}",
+            f"[{extra}] {install}, then {notebook_command(notebook.name)}",
             lambda notebook=notebook, install=install: run_notebook(
                 notebook, install, bin_dir, scratch
             ),
@@ -210,7 +226,8 @@ def check_ray(scratch: Path, report: Report) -> None:
         return
 
     (command,) = [block for block in blocks("bash") if "examples/ray_embed.py" in block.code]
-    # Run in a scratch folder, not the clone, which it would fill with its corpus and vectors.
+    # In a scratch folder, with the clone's examples: run in the clone, it would leave ray-demo/
+    # there (git ignores it), and a second check would resume from it instead of embedding.
     here = Block(command.language, command.code.replace("examples/", f"{EXAMPLES}/"), command.line)
     folder = scratch / "ray-example"
     folder.mkdir()
@@ -219,6 +236,16 @@ def check_ray(scratch: Path, report: Report) -> None:
         output = require(run_bash_block(here, bin_dir, folder), str(command))
         if "using the bundled loopback emulator" not in output or "passages/s" not in output:
             msg = f"{command} did not say what it used or how fast it went:\n{output}"
+            raise CheckFailed(msg)
+        ours = folder / RAY_FOLDER
+        written = sorted(
+            str(path.relative_to(folder)) for path in [*folder.iterdir(), *ours.iterdir()]
+        )
+        if written != [RAY_FOLDER, f"{RAY_FOLDER}/passages.jsonl", f"{RAY_FOLDER}/vectors"]:
+            msg = f"{command} wrote elsewhere than its folder {RAY_FOLDER}/: {written}"
+            raise CheckFailed(msg)
+        if not list((ours / "vectors").glob("part-*.parquet")):
+            msg = f"{command} wrote no vectors into {RAY_FOLDER}/vectors"
             raise CheckFailed(msg)
 
     report.check(f"[ray] {command}: examples/ray_embed.py on a sample corpus", example_runs)
@@ -245,13 +272,39 @@ def check_python_block(block: Block, python: Path, served: Served, scratch: Path
         raise CheckFailed(msg)
 
 
+def example_names_its_extra(example: Path, extra: str, python: Path, bin_dir: Path) -> None:
+    """Run without its extra's framework, an example fails saying what to install."""
+    finished = run([str(python), f"examples/{example.name}"], bin_dir, ROOT)
+    expected = f'pip install "aimlapi-embeddings[{extra}]"'
+    last = (finished.stderr.strip().splitlines() or [""])[-1]
+    if finished.returncode == 0 or not (
+        last.startswith(f"ModuleNotFoundError: examples/{example.name} needs ")
+        and last.endswith(expected)
+    ):
+        msg = f"python examples/{example.name} did not fail naming {expected}:\n{finished.stderr}"
+        raise CheckFailed(msg)
+
+
 def run_notebook(notebook: Path, install: str, bin_dir: Path, scratch: Path) -> None:
+    """The notebook's install command in the clone, then the README's command for it, as written,
+    in a copy of the clone's examples/ (it saves the outputs into the notebook: the clone's stays
+    as stored), which must keep them; and JupyterLab, which the notebooks say opens them."""
     if install not in notebook.read_text().replace('\\"', '"'):
         msg = f"{notebook.name} does not say {install}"
         raise CheckFailed(msg)
     require(shell(install, bin_dir, ROOT), install)
-    execute = ["jupyter", "execute", f"examples/{notebook.name}"]
-    require(run(execute, bin_dir, ROOT), " ".join(execute))
+    folder = scratch / f"notebook-{notebook.stem}"
+    (folder / "examples").mkdir(parents=True)
+    for file in (notebook, EXAMPLES / "_shared.py"):
+        shutil.copy(file, folder / "examples")
+    command = notebook_command(notebook.name)
+    require(shell(command, bin_dir, folder), command)
+    executed = json.loads((folder / "examples" / notebook.name).read_text())
+    kept = [output for cell in executed["cells"] for output in cell.get("outputs", [])]
+    if not any("image/png" in output.get("data", {}) for output in kept):
+        msg = f"{command} kept no picture in {notebook.name}: {len(kept)} outputs"
+        raise CheckFailed(msg)
+    require(shell("jupyter lab --version", bin_dir, folder), "jupyter lab --version")
 
 
 def check_demo(scratch: Path, report: Report) -> None:

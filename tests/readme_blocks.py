@@ -124,6 +124,12 @@ def pip_install_extras(block: Block) -> list[str]:
     return found
 
 
+def notebook_command(notebook: str) -> str:
+    """The README's command that runs examples/`notebook` headless, from its examples table."""
+    (command,) = re.findall(rf"`(jupyter [^`]*examples/{re.escape(notebook)})`", README.read_text())
+    return command
+
+
 def clean_environment(bin_dir: Path) -> dict[str, str]:
     """This process's environment with `bin_dir` first on PATH, as an activated virtual
     environment has it, and nothing of AI/ML API or proxies from the machine."""
@@ -200,10 +206,18 @@ def run_bash_block(
     code = block.code
     if served is not None:
         code = code.replace(f":{README_PORT}", f":{served.port}")
+    return run_shell(code, bin_dir, cwd)
+
+
+def run_shell(
+    code: str, bin_dir: Path, cwd: Path, *, environment: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Commands typed into a shell with the virtual environment of `bin_dir` active (and
+    `environment` set), stopping at the first that fails."""
     return subprocess.run(
         ["bash", "-euo", "pipefail", "-c", code],
         cwd=cwd,
-        env=clean_environment(bin_dir),
+        env={**clean_environment(bin_dir), **(environment or {})},
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT * 5,  # may install packages

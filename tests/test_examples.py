@@ -45,3 +45,51 @@ def test_example_runs_on_the_emulator_without_a_key(example: str) -> None:
 def test_quickstart_reports_usage_in_words() -> None:
     # The emulator reports tokens as the API does, and no credits.
     assert re.search(r"; usage: [1-9][\d,]* tokens\n", run_example("quickstart.py"))
+
+
+# Runs the example in argv[2] as `python examples/NAME` would, as if argv[1] were not installed.
+WITHOUT = """
+import runpy, sys
+missing, example = sys.argv[1:]
+
+
+class NotInstalled:
+    def find_spec(self, name, path=None, target=None):
+        if name == missing or name.startswith(missing + "."):
+            raise ModuleNotFoundError(f"No module named {missing!r}", name=missing)
+
+
+sys.meta_path.insert(0, NotInstalled())
+sys.argv = [example]
+sys.path.insert(0, example.rpartition("/")[0])
+runpy.run_path(example, run_name="__main__")
+"""
+
+
+@pytest.mark.parametrize(
+    ("example", "missing", "extra"),
+    [
+        ("langchain_rag.py", "langchain_core", "langchain"),
+        ("llama_index_rag.py", "llama_index.core", "llama-index"),
+        ("ray_embed.py", "pyarrow", "ray"),
+        ("ray_embed.py", "ray", "ray"),
+    ],
+)
+def test_an_example_without_its_framework_names_the_extra(
+    example: str, missing: str, extra: str
+) -> None:
+    # As in an environment without that framework, `missing` cannot be found (tests/install_check.py
+    # runs them in real ones, each with another framework's extra only).
+    finished = subprocess.run(
+        [sys.executable, "-W", "error", "-c", WITHOUT, missing, str(EXAMPLES / example)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert finished.returncode == 1
+    assert finished.stdout == ""  # stopped before anything started
+    assert finished.stderr.splitlines()[-1] == (
+        f"ModuleNotFoundError: examples/{example} needs {missing}, which is not installed: "
+        f'pip install "aimlapi-embeddings[{extra}]"'
+    )

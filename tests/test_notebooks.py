@@ -1,16 +1,17 @@
-"""The example notebooks run top to bottom on the emulator, as `jupyter execute` runs them, and are
-stored without outputs so that a diff shows only what a person wrote."""
+"""The example notebooks run top to bottom on the emulator with the README's command, which keeps
+their outputs, and are stored without outputs so that a diff shows only what a person wrote."""
 
 from __future__ import annotations
 
 import base64
 import re
+import shutil
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
+from readme_blocks import notebook_command, run_shell
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 sys.path.insert(0, str(EXAMPLES))
@@ -30,6 +31,7 @@ def test_notebook_is_stored_without_outputs(name: str) -> None:
     nbformat.validate(notebook)
     for cell in notebook.cells:
         if cell.cell_type == "code":
+            # After the README's command: `git checkout examples/` puts the stored one back.
             assert cell.outputs == [], cell.id
             assert cell.execution_count is None, cell.id
 
@@ -38,10 +40,12 @@ def test_notebook_is_stored_without_outputs(name: str) -> None:
     ("name", "extra"),
     [("langchain_vector_store.ipynb", "langchain"), ("llama_index_pipeline.ipynb", "llama-index")],
 )
-def test_notebook_names_the_extras_it_needs(name: str, extra: str) -> None:
+def test_notebook_names_the_extras_and_the_readmes_commands(name: str, extra: str) -> None:
     introduction = nbformat.read(EXAMPLES / name, as_version=4).cells[0].source
     assert f'pip install ".[{extra},notebooks]"' in introduction
-    assert f"jupyter execute examples/{name}" in introduction
+    assert f"`jupyter lab examples/{name}`" in introduction
+    assert f"`{notebook_command(name)}`" in introduction
+    assert "--inplace" in notebook_command(name)  # a headless run keeps what it shows
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -51,21 +55,23 @@ def _matplotlib_font_cache() -> None:
     import matplotlib.font_manager  # noqa: F401
 
 
-def execute(name: str) -> tuple[str, list[str], list[bytes]]:
-    """Run a notebook top to bottom as `jupyter execute` does; what it printed on stdout and
-    stderr, and its pictures. A failing cell raises CellExecutionError with its traceback."""
-    notebook = nbformat.read(EXAMPLES / name, as_version=4)
-    client = NotebookClient(
-        notebook,
-        timeout=120,
-        kernel_name="python3",
-        # As `jupyter execute` and Jupyter do: the notebook's folder is the working directory.
-        resources={"metadata": {"path": str(EXAMPLES)}},
-    )
-    client.execute()
-    outputs = [
-        output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs
-    ]
+def execute(name: str, folder: Path, key: str | None = None) -> tuple[str, list[str], list[bytes]]:
+    """Run the README's command for a notebook, as written, in `folder`, which holds a copy of the
+    clone's examples/ (the command saves the outputs into the notebook: the clone's stays as
+    stored). From the notebook it saved: what it printed on stdout and stderr, and its pictures."""
+    copy = folder / "examples"
+    copy.mkdir()
+    shutil.copy(EXAMPLES / name, copy)
+    shutil.copy(EXAMPLES / "_shared.py", copy)  # the notebooks import it, from their folder
+    command = notebook_command(name)
+    # No key from the machine: only the one given, if any.
+    environment = {"AIMLAPI_API_KEY": key} if key is not None else None
+    finished = run_shell(command, Path(sys.executable).parent, folder, environment=environment)
+    assert finished.returncode == 0, f"{command} failed:\n{finished.stderr}"
+    notebook = nbformat.read(copy / name, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert [cell.execution_count for cell in code] == list(range(1, len(code) + 1))
+    outputs = [output for cell in code for output in cell.outputs]
     streams = [output for output in outputs if output.output_type == "stream"]
     pictures = [
         base64.b64decode(output.data["image/png"])
@@ -77,9 +83,10 @@ def execute(name: str) -> tuple[str, list[str], list[bytes]]:
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
-def test_notebook_runs_top_to_bottom_on_the_emulator(name: str) -> None:
-    # The autouse environment fixture has removed AIMLAPI_*: the kernel starts without a key.
-    printed, errors, pictures = execute(name)
+def test_readme_command_runs_the_notebook_on_the_emulator_and_keeps_its_outputs(
+    name: str, tmp_path: Path
+) -> None:
+    printed, errors, pictures = execute(name, tmp_path)
     assert errors == []
     assert "using the bundled loopback emulator" in printed
     assert "cosines stay low" in printed
@@ -93,10 +100,9 @@ def test_notebook_runs_top_to_bottom_on_the_emulator(name: str) -> None:
 @pytest.mark.live
 @pytest.mark.parametrize("name", NOTEBOOKS)
 def test_notebook_runs_on_the_real_api_with_a_key(
-    name: str, live_api_key: str, monkeypatch: pytest.MonkeyPatch
+    name: str, live_api_key: str, tmp_path: Path
 ) -> None:
-    monkeypatch.setenv("AIMLAPI_API_KEY", live_api_key)  # the kernel inherits the environment
-    printed, _, pictures = execute(name)
+    printed, _, pictures = execute(name, tmp_path, key=live_api_key)
     assert "Using the real AI/ML API" in printed
     assert "[eiffel]" in printed
     assert len(pictures) == 1

@@ -1,5 +1,7 @@
 """examples/ray_embed.py, run as a user runs it: a local Ray instance (2 CPUs, no dashboard)
-against the emulator in this process, reached by the Ray workers through AIMLAPI_BASE_URL.
+against the emulator in this process, reached by the Ray workers through AIMLAPI_BASE_URL; its
+corpus and vectors in a folder of their own, as the README's commands have them (ray-demo/), and
+nothing written into the working directory besides.
 
 Every id is written once with its vector; a run killed mid-way (the driver and every Ray process
 at once, as when a machine is lost) resumes and loses and duplicates nothing; a run whose
@@ -71,9 +73,10 @@ def command(source: Path, output: Path, *options: str) -> list[str]:
     return [*PYTHON, str(EXAMPLE), str(source), str(output), "--num-cpus", "2", *options]
 
 
-def run(source: Path, output: Path, api: Emulator | None, *options: str) -> str:
+def run(source: Path, output: Path, api: Emulator | None, *options: str, cwd: Path) -> str:
     finished = subprocess.run(
         command(source, output, "--batch-size", str(BATCH), *options),
+        cwd=cwd,
         env=environment(api),
         capture_output=True,
         text=True,
@@ -175,6 +178,7 @@ def started_slowly(
         with log.open("w") as sink:
             running = subprocess.Popen(
                 command(source, output, "--batch-size", str(BATCH), "--actors", "2"),
+                cwd=log.parent,
                 env=environment(api),
                 stdout=sink,
                 stderr=subprocess.STDOUT,
@@ -196,11 +200,13 @@ def started_slowly(
 
 def test_a_corpus_is_written_once_and_a_rerun_sends_nothing(api: Emulator, tmp_path: Path) -> None:
     passages = corpus()
-    source = write_jsonl(tmp_path / "passages.jsonl", passages)
-    output = tmp_path / "vectors"
+    folder = tmp_path / "ray-demo"  # the README's: ray-demo/passages.jsonl in, ray-demo/vectors out
+    folder.mkdir()
+    source = write_jsonl(folder / "passages.jsonl", passages)
+    output = folder / "vectors"
     since = len(api.requests)
 
-    first = run(source, output, api, "--actors", "2", "--max-concurrency", "4")
+    first = run(source, output, api, "--actors", "2", "--max-concurrency", "4", cwd=tmp_path)
     assert f"Using the API at {api.base_url} with model {MODEL}" in first
     assert "2 actors x 4 requests = 8 in flight at most, batches of 100" in first
     assert re.search(rf"Embedded {PASSAGES:,} passages in [\d.]+ s: [\d,]+ passages/s", first)
@@ -210,11 +216,14 @@ def test_a_corpus_is_written_once_and_a_rerun_sends_nothing(api: Emulator, tmp_p
     assert all(pq.read_metadata(part).num_rows <= BATCH for part in parts(output))
 
     # Again, without a key: the example's own emulator, which must not be asked for anything.
-    again = run(source, output, None)
+    again = run(source, output, None, cwd=tmp_path)
     assert "using the bundled loopback emulator" in again
     assert f"Resuming: {PASSAGES:,} passages already in {output}" in again
     assert "Embedded 0 passages" in again
     assert_every_passage_written_once_with_its_vector(output, passages)
+    # Only in the folders named on the command line: nothing in the working directory.
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["ray-demo"]
+    assert sorted(path.name for path in folder.iterdir()) == ["passages.jsonl", "vectors"]
 
 
 def test_a_run_killed_mid_way_resumes_losing_and_doubling_nothing(
@@ -234,7 +243,7 @@ def test_a_run_killed_mid_way_resumes_losing_and_doubling_nothing(
     (output / ".part-cut-short.parquet.0123.tmp").write_bytes(b"PAR1 half a file")
 
     since = len(api.requests)
-    resumed = run(source, output, api, "--actors", "2")
+    resumed = run(source, output, api, "--actors", "2", cwd=tmp_path)
     assert f"Resuming: {len(before):,} passages already in {output}" in resumed
     assert f"Embedded {PASSAGES - len(before):,} passages" in resumed
     assert_every_passage_written_once_with_its_vector(output, passages)
