@@ -39,6 +39,8 @@ _EXTRA_OF_MODULE = {
     "llama_index": "llama-index",
     "numpy": "numpy",
     "aimlapi_embeddings.ray": "ray",
+    "aimlapi_embeddings.chroma": "chroma",
+    "chromadb": "chroma",
     "ray": "ray",
 }
 # A block is run unless the line above its fence says why not: <!-- not run: needs pyspark -->

@@ -73,6 +73,7 @@ runpy.run_path(example, run_name="__main__")
         ("llama_index_rag.py", "llama_index.core", "llama-index"),
         ("ray_embed.py", "pyarrow", "ray"),
         ("ray_embed.py", "ray", "ray"),
+        ("chroma_store.py", "chromadb", "chroma"),
     ],
 )
 def test_an_example_without_its_framework_names_the_extra(

@@ -14,6 +14,7 @@ import chromadb
 import numpy as np
 import pytest
 from chromadb.utils.embedding_functions import known_embedding_functions
+from readme_blocks import Block, blocks, readme_emulator, run_python_block
 
 from aimlapi_embeddings.chroma import AimlapiEmbeddingFunction
 from aimlapi_embeddings.testing import Emulator
@@ -149,3 +150,34 @@ def test_no_key_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("MY_KEY", raising=False)
     with pytest.raises(ValueError, match="set the MY_KEY environment variable"):
         AimlapiEmbeddingFunction(api_key_env_var="MY_KEY")
+
+
+CHROMA_BLOCKS = [block for block in blocks("python") if "chroma" in block.extras]
+
+
+def test_the_readme_has_a_chroma_block() -> None:
+    assert CHROMA_BLOCKS  # else the test below would pass on nothing
+
+
+@pytest.mark.parametrize("block", CHROMA_BLOCKS, ids=str)
+def test_the_readme_chroma_block_runs_as_written(block: Block, tmp_path: Path) -> None:
+    bin_dir = Path(sys.executable).parent
+    with readme_emulator(bin_dir) as served:
+        finished = run_python_block(block, bin_dir / "python", served, tmp_path)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert finished.stdout.strip() == "[['eiffel']]"
+
+
+def test_the_example_runs_on_the_emulator_and_reopens_the_collection(tmp_path: Path) -> None:
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("AIMLAPI_")
+    }
+    finished = subprocess.run(
+        [sys.executable, "-W", "error", str(REPO / "examples" / "chroma_store.py"), str(tmp_path)],
+        capture_output=True, text=True, env=environment, timeout=120, check=False,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr
+    assert "using the bundled loopback emulator" in finished.stdout
+    assert "'api_key_env_var': 'AIMLAPI_API_KEY'" in finished.stdout
+    for answer in ("eiffel", "photosynthesis", "vector-db"):
+        assert f"A: [{answer}]" in finished.stdout
