@@ -77,11 +77,22 @@ class Call:
         return stream
 
     def stream(
-        self, texts: Iterable[str], chunk_size: int, on_progress: StreamProgress | None
+        self,
+        texts: Iterable[str],
+        chunk_size: int,
+        on_progress: StreamProgress | None,
+        most_held: int,
     ) -> Stream:
         check_iterable(texts)
         total = len(texts) if isinstance(texts, Sized) else None
-        return Stream(texts, self.window, window=chunk_size, total=total, on_progress=on_progress)
+        return Stream(
+            texts,
+            self.window,
+            window=chunk_size,
+            total=total,
+            on_progress=on_progress,
+            most_held=most_held,
+        )
 
     def only(self, chunks: Sequence[EmbeddingChunk[Any]]) -> EmbeddingChunk[Any]:
         """The one chunk of a `whole` call; for no texts, an empty one."""

@@ -2,11 +2,14 @@
 
 `Stream` is the `Work` the schedulers of `_transport` run, for `embed()` (one window: every text)
 and `embed_stream()` (windows of `chunk_size` texts from any iterable, read as they are needed).
-Requests of the next windows start as soon as a slot is free, not when a window is delivered: up
-to `WINDOWS_AHEAD` windows are open at once, their batches started oldest first, so a window's
-last request runs alongside the next window's first ones. A window is delivered, as one
-`EmbeddingChunk`, when all of its batches are in and every earlier window has been delivered.
-At most `WINDOWS_AHEAD` windows of texts and vectors are held, however long the input.
+Requests of the next windows start as soon as a slot is free, not when a window is delivered:
+up to `WINDOWS_AHEAD` windows are open at once, their batches started oldest first, so a
+window's last request runs alongside the next window's first ones. Small windows make few
+requests each, so more may open, but only when a free slot would otherwise find no request to
+start, and only while the open windows hold fewer than `most_held` texts: the stream reads ahead
+by requests, not by windows. A window is delivered, as one `EmbeddingChunk`, when all of its
+batches are in and every earlier window has been delivered. At most `WINDOWS_AHEAD` windows, or
+about `most_held` texts if that is more, are held with their vectors, however long the input.
 """
 
 from __future__ import annotations
@@ -86,8 +89,10 @@ class Stream:
         window: int | None,
         total: int | None,
         on_progress: StreamProgress | None = None,
+        most_held: int = 0,
     ) -> None:
         self._texts: Iterator[object] = iter(texts)
+        self._most_held = most_held
         self._prepare = prepare
         self._window = window
         self._total = total
@@ -101,7 +106,9 @@ class Stream:
         where a stopped stream resumes."""
 
     def _next_window(self) -> Window | None:
-        if self._exhausted or len(self._open) >= WINDOWS_AHEAD:
+        # Called when a free slot found no request left to start in the open windows.
+        held = sum(window.count for window in self._open)
+        if self._exhausted or (len(self._open) >= WINDOWS_AHEAD and held >= self._most_held):
             return None
         texts = validate_texts(itertools.islice(self._texts, self._window), first=self.read)
         if self._window is None or len(texts) < self._window:

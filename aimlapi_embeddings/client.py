@@ -20,6 +20,7 @@ from ._assembly import Output, rows_for
 from ._batching import (
     DEFAULT_OVER_ITEM_LIMIT,
     MAX_AUTO_BATCH,
+    MIN_AUTO_BATCH,
     LongText,
     OverItemLimit,
     plan_requests,
@@ -31,7 +32,7 @@ from ._gate import Gate
 from ._pools import Pools
 from ._response import CallWidth, Usage
 from ._secret import BearerAuth, Secret
-from ._stream import EmbeddingChunk, Stream, StreamProgress
+from ._stream import WINDOWS_AHEAD, EmbeddingChunk, Stream, StreamProgress
 from ._stream import ProgressCallback as ProgressCallback  # the adapters' type for on_progress
 from ._transport import CallSettings, Throttle, run_async, run_sync
 from ._version import __version__
@@ -467,14 +468,15 @@ class EmbeddingsClient:
         """Embed any iterable of texts (a generator over a file of millions of lines) in
         consecutive chunks, in input order, each as soon as it and those before it are done.
 
-        Texts are read as requests need them: at most a few chunks of texts and vectors are
-        held at once (`chunk_size` texts each; default `max_concurrency` x 512), and every
-        `max_concurrency` request is kept busy. Identical texts within a chunk are sent once.
+        Texts are read as requests need them: at most three chunks of texts and vectors are
+        held at once (`chunk_size` texts each; default `max_concurrency` x 512), or, for small
+        chunks, up to `3 x max_concurrency x 32` texts, so that every `max_concurrency` request
+        is kept busy. Identical texts within a chunk are sent once.
         An error stops the stream; its `resume_from` is the index of the first text not
         delivered. `on_progress(done, total)` gets `total=None` when `texts` has no length.
         """
         call = self._prepare(output, **options)
-        stream = call.stream(texts, self._chunk_size(chunk_size), on_progress)
+        stream = call.stream(texts, self._chunk_size(chunk_size), on_progress, self._most_held())
         return self._pump(stream)
 
     def _pump(self, stream: Stream) -> Iterator[EmbeddingChunk[Any]]:
@@ -523,7 +525,7 @@ class EmbeddingsClient:
         collected.
         """
         call = self._prepare(output, **options)
-        stream = call.stream(texts, self._chunk_size(chunk_size), on_progress)
+        stream = call.stream(texts, self._chunk_size(chunk_size), on_progress, self._most_held())
         return self._apump(stream)
 
     async def _apump(self, stream: Stream) -> AsyncIterator[EmbeddingChunk[Any]]:
@@ -544,6 +546,11 @@ class EmbeddingsClient:
         # asks for a chunk).
         loop = _running_loop()
         return self._gate if loop is None else self._gate.seen_from_blocked_loop(loop)
+
+    def _most_held(self) -> int:
+        # Windows of small chunks make a request or two each: a stream may open more of them
+        # to keep every slot busy, up to three rounds of the smallest automatic requests.
+        return WINDOWS_AHEAD * self.max_concurrency * MIN_AUTO_BATCH
 
     def _chunk_size(self, chunk_size: int | None) -> int:
         # By default a stream's window fills every concurrent request with a batch of the

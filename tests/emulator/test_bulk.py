@@ -109,3 +109,43 @@ def test_duplicates_are_the_exact_strings_sent_not_what_a_subclass_calls_equal(
     for text, vector in zip(texts, result.vectors, strict=True):
         expected = embedding_for(str.__str__(text), "text-embedding-3-small", dimensions=16)
         assert list(vector) == pytest.approx(expected, abs=1e-6)
+
+
+class CountedTexts:
+    """An iterable that counts the texts taken from it."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.read = 0
+
+    def __iter__(self) -> Any:
+        for index in range(self.count):
+            self.read += 1
+            yield f"text {index} of a stream in small chunks"
+
+
+@pytest.mark.parametrize("shell", ["sync", "async"])
+@pytest.mark.parametrize(("chunk_size", "count"), [(1, 200), (32, 32 * 80)])
+def test_small_stream_chunks_keep_every_slot_busy_within_the_bound(
+    shell: str, chunk_size: int, count: int
+) -> None:
+    texts = CountedTexts(count)
+    ahead: list[int] = []
+    with Emulator(latency=0.05) as api:
+        client = EmbeddingsClient(api_key=api.api_key, base_url=api.base_url, max_concurrency=8)
+        if shell == "sync":
+            for chunk in client.embed_stream(texts, chunk_size=chunk_size):
+                ahead.append(texts.read - chunk.start - len(chunk.vectors))
+        else:
+
+            async def consume() -> None:
+                async for chunk in client.aembed_stream(texts, chunk_size=chunk_size):
+                    ahead.append(texts.read - chunk.start - len(chunk.vectors))
+
+            asyncio.run(consume())
+        client.close()
+        peak = api.peak_concurrency
+    assert peak == 8  # three windows of one request each left five slots idle
+    # Held beyond the chunk in the caller's hands: three rounds of the smallest automatic
+    # requests (3 x 8 x 32 texts), and one more window opening.
+    assert max(ahead) <= 3 * 8 * 32 + chunk_size
