@@ -19,6 +19,7 @@ import random
 import re
 import threading
 import time
+import weakref
 from collections.abc import (
     AsyncGenerator,
     Callable,
@@ -657,12 +658,30 @@ def _add_finished(
     return made, failure
 
 
+# The stop signals of the sync runs under way. A stream left suspended (an exception in the body
+# of its for loop with the stream still referenced, a thread that took a chunk and ended) is
+# never closed, and its threads' requests and retries would hold the interpreter at exit, which
+# joins every thread; so at exit they are all stopped. The hook runs before concurrent.futures
+# joins its threads: threading calls these hooks in reverse order, and that one is registered
+# when concurrent.futures is imported, before this module's.
+_runs: weakref.WeakSet[threading.Event] = weakref.WeakSet()
+
+
+def _stop_every_run() -> None:
+    for stop in list(_runs):
+        stop.set()
+
+
+threading._register_atexit(_stop_every_run)  # type: ignore[attr-defined]
+
+
 def run_sync(
     work: Work[K, T, R], client: httpx.Client, gate: Gate, max_concurrency: int
 ) -> Iterator[R]:
     """Run `work`'s flows in threads, `max_concurrency` requests in flight at most; yield what
     `add` makes of their results, as they complete."""
     stop = threading.Event()
+    _runs.add(stop)
     flows = FLOWS_PER_SLOT * max_concurrency
     pool = ThreadPoolExecutor(max_workers=flows, thread_name_prefix="aimlapi-embed")
     running: dict[Future[T], K] = {}
