@@ -5,8 +5,12 @@ sync and async, serialised and loaded again without the key."""
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from haystack import Document, Pipeline
@@ -18,10 +22,12 @@ from haystack_integrations.components.embedders.aimlapi import (
     AimlapiDocumentEmbedder,
     AimlapiTextEmbedder,
 )
+from readme_blocks import Block, blocks, readme_emulator, run_python_block
 
 from aimlapi_embeddings import AuthenticationError, EmbeddingsClient
 from aimlapi_embeddings.testing import Emulator
 
+REPO = Path(__file__).resolve().parents[2]
 KEY = "aiml-sk-haystack-9Qw2Er7Ty4Ui"
 PASSAGES = {
     "eiffel": "The Eiffel Tower is a wrought-iron lattice tower in Paris, France.",
@@ -281,3 +287,35 @@ def test_bad_configuration_is_refused_before_any_request(api: Emulator) -> None:
             AimlapiDocumentEmbedder(**arguments)  # type: ignore[arg-type]
     assert KEY not in repr(AimlapiTextEmbedder(api_base_url=api.base_url).to_dict())
     assert api.requests == []
+
+
+HAYSTACK_BLOCKS = [block for block in blocks("python") if "haystack" in block.extras]
+
+
+def test_the_readme_has_a_haystack_block() -> None:
+    assert HAYSTACK_BLOCKS  # else the test below would pass on nothing
+
+
+@pytest.mark.parametrize("block", HAYSTACK_BLOCKS, ids=str)
+def test_the_readme_haystack_block_runs_as_written(block: Block, tmp_path: Path) -> None:
+    bin_dir = Path(sys.executable).parent
+    with readme_emulator(bin_dir) as served:
+        finished = run_python_block(block, bin_dir / "python", served, tmp_path)
+    assert finished.returncode == 0, finished.stdout + finished.stderr
+    assert finished.stdout.strip() == "Paris has the Eiffel Tower"
+
+
+def test_the_example_runs_on_the_emulator_and_reloads_the_pipeline() -> None:
+    environment = {
+        name: value for name, value in os.environ.items() if not name.startswith("AIMLAPI_")
+    }
+    finished = subprocess.run(
+        [sys.executable, "-W", "error", str(REPO / "examples" / "haystack_rag.py")],
+        capture_output=True, text=True, env=environment, timeout=120, check=False,
+    )  # fmt: skip
+    assert finished.returncode == 0, finished.stderr
+    assert "using the bundled loopback emulator" in finished.stdout
+    for answer in ("eiffel", "photosynthesis", "vector-db"):
+        assert f"A: [{answer}]" in finished.stdout
+    assert "names AIMLAPI_API_KEY: True; holds the key: False." in finished.stdout
+    assert "Loaded again, it answers [eiffel]." in finished.stdout
