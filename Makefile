@@ -49,7 +49,7 @@ $(TOOLS_STAMP): pyproject.toml tests/tools/requirements.txt
 	rm -rf $(TOOLS_VENV)
 	$(PYTHON) -m venv $(TOOLS_VENV)
 	$(TOOLS_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(TOOLS_VENV)/bin/python -m pip install --quiet -e '.[langchain,llama-index,chroma]' -r tests/tools/requirements.txt
+	$(TOOLS_VENV)/bin/python -m pip install --quiet -e '.[langchain,llama-index,chroma,haystack]' -r tests/tools/requirements.txt
 	touch $(TOOLS_STAMP)
 
 # Each adapter in FAISS, Chroma, Qdrant, caches, semantic splitters and ingestion pipelines.

@@ -44,8 +44,12 @@ from readme_blocks import (
 )
 
 EXAMPLES = ROOT / "examples"
-FRAMEWORKS = ("langchain", "llama-index")
-ADAPTER = {"langchain": "langchain_aimlapi", "llama-index": "llama_index_aimlapi"}
+FRAMEWORKS = ("langchain", "llama-index", "haystack")
+ADAPTER = {
+    "langchain": "langchain_aimlapi",
+    "llama-index": "llama_index_aimlapi",
+    "haystack": "haystack_integrations.components.embedders.aimlapi",
+}
 # What `pip install -e .` of the core may bring: httpx and its dependencies, and the venv's own.
 CORE_DISTRIBUTIONS = {
     "aimlapi-embeddings",

@@ -41,6 +41,8 @@ _EXTRA_OF_MODULE = {
     "aimlapi_embeddings.ray": "ray",
     "aimlapi_embeddings.chroma": "chroma",
     "chromadb": "chroma",
+    "haystack_integrations.components.embedders.aimlapi": "haystack",
+    "haystack": "haystack",
     "ray": "ray",
 }
 # A block is run unless the line above its fence says why not: <!-- not run: needs pyspark -->

@@ -74,6 +74,7 @@ runpy.run_path(example, run_name="__main__")
         ("ray_embed.py", "pyarrow", "ray"),
         ("ray_embed.py", "ray", "ray"),
         ("chroma_store.py", "chromadb", "chroma"),
+        ("haystack_rag.py", "haystack", "haystack"),
     ],
 )
 def test_an_example_without_its_framework_names_the_extra(

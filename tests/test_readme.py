@@ -26,8 +26,9 @@ from readme_blocks import (
 )
 
 BIN = Path(sys.executable).parent
-# Chroma's blocks run in the tools group's venv, which has chromadb (tests/tools).
-PYTHON_BLOCKS = [block for block in blocks("python") if "chroma" not in block.extras]
+# Chroma's and Haystack's blocks run in the tools group's venv, which has chromadb and
+# haystack-ai (tests/tools).
+PYTHON_BLOCKS = [block for block in blocks("python") if not block.extras & {"chroma", "haystack"}]
 
 
 @pytest.fixture(scope="module")
