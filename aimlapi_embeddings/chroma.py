@@ -19,7 +19,10 @@ Needs the `[chroma]` extra. Chroma is imported here only: importing `aimlapi_emb
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any
 
@@ -59,6 +62,30 @@ _CONFIG_TYPES: dict[str, tuple[type, ...]] = {
 _FIXED = ("model_name", "dimensions")
 
 
+# Chroma builds the function of a reopened collection again from its configuration for every
+# query: functions of the same settings and key share one client, and so its pooled
+# connections, instead of each opening its own. Keyed by a digest of the key, never the key;
+# the oldest goes when there are more (a dropped client closes its pool).
+_CLIENTS_KEPT = 8
+_clients: dict[tuple[str, str], EmbeddingsClient] = {}
+_clients_lock = threading.Lock()
+
+
+def _client_for(key: str, **settings: Any) -> EmbeddingsClient:
+    identity = (
+        json.dumps(settings, sort_keys=True, default=str),
+        hashlib.sha256(key.encode()).hexdigest(),
+    )
+    with _clients_lock:
+        client = _clients.get(identity)
+        if client is None:
+            client = EmbeddingsClient(api_key=key, **settings)  # checks the key, then holds it
+            if len(_clients) >= _CLIENTS_KEPT:
+                del _clients[next(iter(_clients))]
+            _clients[identity] = client
+        return client
+
+
 @register_embedding_function
 class AimlapiEmbeddingFunction(EmbeddingFunction[Documents]):  # type: ignore[misc]
     """AI/ML API embeddings for Chroma; the constructor mirrors `OpenAIEmbeddingFunction`.
@@ -88,6 +115,33 @@ class AimlapiEmbeddingFunction(EmbeddingFunction[Documents]):  # type: ignore[mi
         max_retries: int = DEFAULT_MAX_RETRIES,
         timeout: float | None = None,
     ) -> None:
+        self._configure(
+            model_name=model_name,
+            api_base=api_base,
+            dimensions=dimensions,
+            default_headers=default_headers,
+            api_key_env_var=api_key_env_var,
+            max_concurrency=max_concurrency,
+            max_retries=max_retries,
+            timeout=timeout,
+        )
+        # Made now, so that a missing key is an error where the function is made. The key goes
+        # straight into the client, which holds it as a secret: no attribute of this object
+        # holds it, so Chroma cannot store it and repr() cannot show it.
+        self._client: EmbeddingsClient | None = self._connect(api_key)
+
+    def _configure(
+        self,
+        *,
+        model_name: str,
+        api_base: str | None,
+        dimensions: int | None,
+        default_headers: Mapping[str, str] | None,
+        api_key_env_var: str,
+        max_concurrency: int,
+        max_retries: int,
+        timeout: float | None,
+    ) -> None:
         if not isinstance(api_key_env_var, str) or not api_key_env_var:
             msg = "api_key_env_var must name an environment variable, such as 'AIMLAPI_API_KEY'"
             raise ValueError(msg)
@@ -102,27 +156,34 @@ class AimlapiEmbeddingFunction(EmbeddingFunction[Documents]):  # type: ignore[mi
         spec = get_model_spec(self.model_name)
         warn_about_model(spec)
         spec.check_dimensions(self.dimensions)
-        if api_key is None and not os.environ.get(api_key_env_var, "").strip():
+        self._client = None
+
+    def _connect(self, api_key: str | None) -> EmbeddingsClient:
+        """The client for these settings and the key given, else the key in the variable."""
+        if api_key is None and not os.environ.get(self.api_key_env_var, "").strip():
             msg = (
-                f"no AI/ML API key: pass api_key=... or set the {api_key_env_var} environment "
-                "variable (keys: https://aimlapi.com/app/keys)"
+                f"no AI/ML API key: pass api_key=... or set the {self.api_key_env_var} "
+                "environment variable (keys: https://aimlapi.com/app/keys)"
             )
             raise ValueError(msg)
-        # The key goes straight into the client, which holds it as a secret; no attribute of
-        # this object holds it, so Chroma cannot store it and repr() cannot show it.
-        self._client = EmbeddingsClient(
-            api_key=api_key if api_key is not None else os.environ[api_key_env_var],
-            base_url=api_base,
+        return _client_for(
+            api_key if api_key is not None else os.environ[self.api_key_env_var],
+            base_url=self.api_base,
             max_retries=self.max_retries,
             timeout=self.timeout,
             max_concurrency=self.max_concurrency,
             default_headers=self.default_headers,
         )
 
+    def _core(self) -> EmbeddingsClient:
+        if self._client is None:  # built from a stored configuration: the key from now on
+            self._client = self._connect(None)
+        return self._client
+
     def __repr__(self) -> str:
         return (
             f"AimlapiEmbeddingFunction(model_name={self.model_name!r}, "
-            f"api_base={self._client.base_url!r}, dimensions={self.dimensions!r})"
+            f"api_base={self.api_base!r}, dimensions={self.dimensions!r})"
         )
 
     def __call__(self, input: Documents) -> Embeddings:
@@ -134,7 +195,7 @@ class AimlapiEmbeddingFunction(EmbeddingFunction[Documents]):  # type: ignore[mi
         return self._embed(input, "query")
 
     def _embed(self, texts: Documents, role: InputRole) -> Embeddings:
-        result = self._client.embed(
+        result = self._core().embed(
             texts,
             model=self.model_name,
             dimensions=self.dimensions,
@@ -145,9 +206,16 @@ class AimlapiEmbeddingFunction(EmbeddingFunction[Documents]):  # type: ignore[mi
 
     def close(self) -> None:
         """Close the pooled connections now rather than when the function is dropped."""
-        self._client.close()
+        if self._client is not None:
+            self._client.close()
 
     # -- Chroma's protocol: name, spaces, configuration --------------------------------------
+
+    def is_legacy(self) -> bool:
+        # Chroma's own test builds the function again from its configuration, on every read:
+        # that needs the key's variable, which a key passed as api_key= does not set (each read
+        # then warned that the function could not be rebuilt). Every method is implemented.
+        return False
 
     @staticmethod
     def name() -> str:
@@ -173,8 +241,16 @@ class AimlapiEmbeddingFunction(EmbeddingFunction[Documents]):  # type: ignore[mi
 
     @staticmethod
     def build_from_config(config: dict[str, Any]) -> AimlapiEmbeddingFunction:
+        # Chroma calls this whenever it reads a collection's schema, adds and counts included:
+        # the key is read from its variable only when the function first embeds, so a process
+        # without it can still open, count and read the collection.
         AimlapiEmbeddingFunction.validate_config(config)
-        return AimlapiEmbeddingFunction(**{name: config[name] for name in config})
+        defaults = {"api_base": None, "dimensions": None, "default_headers": None,
+                    "max_concurrency": DEFAULT_MAX_CONCURRENCY,
+                    "max_retries": DEFAULT_MAX_RETRIES, "timeout": None}  # fmt: skip
+        function = AimlapiEmbeddingFunction.__new__(AimlapiEmbeddingFunction)
+        function._configure(**{**defaults, **config})
+        return function
 
     @staticmethod
     def validate_config(config: dict[str, Any]) -> None:

@@ -362,9 +362,12 @@ _OUR_MODULES = (
     "langchain_aimlapi",
     "llama_index_aimlapi",
     "llama_index.embeddings.aimlapi",
+    "haystack_integrations.components.embedders.aimlapi",
 )
 _LIBRARY_MODULES = (
     *_OUR_MODULES,
+    "chromadb",
+    "haystack",
     "langchain_core",
     "langchain_classic",
     "langchain",

@@ -181,3 +181,25 @@ def test_the_example_runs_on_the_emulator_and_reopens_the_collection(tmp_path: P
     assert "'api_key_env_var': 'AIMLAPI_API_KEY'" in finished.stdout
     for answer in ("eiffel", "photosynthesis", "vector-db"):
         assert f"A: [{answer}]" in finished.stdout
+
+
+def test_a_key_passed_directly_works_without_the_variable_and_without_warnings(
+    keyed: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AIMLAPI_API_KEY", raising=False)
+    function = AimlapiEmbeddingFunction(api_key=KEY, api_base=keyed.base_url)
+    client = chromadb.PersistentClient(path=str(tmp_path))
+    collection = client.create_collection("passages", embedding_function=function)
+    collection.add(ids=["0", "1"], documents=PASSAGES[:2])  # filterwarnings=error: none raised
+    collection = client.get_collection("passages", embedding_function=function)
+    assert collection.query(query_texts=[PASSAGES[1]], n_results=1)["ids"] == [["1"]]
+
+
+@pytest.mark.usefixtures("key_in_environment")
+def test_functions_built_from_one_configuration_share_one_client(keyed: Emulator) -> None:
+    config = AimlapiEmbeddingFunction(api_base=keyed.base_url).get_config()
+    first = AimlapiEmbeddingFunction.build_from_config(config)
+    again = AimlapiEmbeddingFunction.build_from_config(config)  # Chroma does this per query
+    assert first._core() is again._core()
+    other = AimlapiEmbeddingFunction.build_from_config({**config, "max_retries": 1})
+    assert other._core() is not first._core()
