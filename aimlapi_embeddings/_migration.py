@@ -225,6 +225,11 @@ def translate(peer: Peer, arguments: Mapping[str, Any]) -> dict[str, Any]:
         row = peer.argument(name)
         if row is None or (row.effect == "maps" and row.target() == name):
             continue
+        if row.effect != "maps" and arguments[name] is None:
+            # None is the peers' default for all of these ("not given"), as in
+            # openai_proxy=os.getenv("OPENAI_PROXY"): nothing to refuse or to warn about.
+            translated.pop(name)
+            continue
         if row.effect == "refused":
             msg = f"{peer.ours} does not take {name}= ({peer.peer_class} does): {row.why}"
             raise TypeError(msg)

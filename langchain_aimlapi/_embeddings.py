@@ -271,8 +271,12 @@ class AimlapiEmbeddings(Serializable, Embeddings):
         # pydantic's model_copy sets `update` without validation: a key would stay a plain str.
         # Set one by one instead, as assignments; the core client follows the new settings.
         copy = super().model_copy(deep=deep)
-        for name, value in (update or {}).items():
-            setattr(copy, name, value)
+        try:
+            for name, value in (update or {}).items():
+                setattr(copy, name, value)
+        finally:
+            # A traceback that prints locals would show a key given in `update`.
+            update = value = None
         return copy
 
     # -- validation: every configuration mistake surfaces here, before any request --------------

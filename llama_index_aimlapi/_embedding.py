@@ -285,6 +285,15 @@ class AimlapiEmbedding(BaseEmbedding):
         return translate(LLAMA_INDEX, values) if isinstance(values, dict) else values
 
     def __setattr__(self, name: str, value: Any) -> None:
+        field = type(self).model_fields.get(name)
+        if field is not None and field.frozen:
+            # pydantic's own "Field is frozen" error quotes the value, which may be the key (or
+            # a header's token): this one does not repeat it.
+            msg = (
+                f"{name} is frozen: the client was built with it. Make a new object, or "
+                f"embedding.model_copy(update={{{name!r}: ...}})"
+            )
+            raise ValueError(msg)
         super().__setattr__(name, value)
         if name == "embed_batch_size":  # set by the caller after construction: texts per request
             self._batch_size = self.embed_batch_size
@@ -318,11 +327,14 @@ class AimlapiEmbedding(BaseEmbedding):
             return super().model_copy(deep=deep)
         fields = {name: getattr(self, name) for name in type(self).model_fields}
         fields["embed_batch_size"] = self._batch_size
-        return type(self)(
-            **{**fields, **update},
-            transport=self._client._transport,
-            async_transport=self._client._async_transport,
-        )
+        try:
+            return type(self)(
+                **{**fields, **update},
+                transport=self._client._transport,
+                async_transport=self._client._async_transport,
+            )
+        finally:
+            update = None  # a traceback that prints locals would show a key given in it
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         # BaseComponent unpickles by re-running __init__ on the fields, which builds a client

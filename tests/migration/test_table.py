@@ -223,3 +223,13 @@ def test_the_404_of_a_mistyped_model_names_the_nearest_ids(adapter: str) -> None
         with pytest.raises(NotFoundError, match="did you mean 'text-embedding-3-small'"):
             call("hello")
         assert len(api.requests) == 1  # a 404 is not retried
+
+
+@pytest.mark.parametrize("case", REFUSED + IGNORED, ids=row_id)
+def test_a_peer_default_of_none_is_taken_as_not_given(case: tuple[Peer, PeerArgument]) -> None:
+    # openai_proxy=os.getenv("OPENAI_PROXY"), http_client=None: valid calls to the peers.
+    peer, row = case
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        embeddings = make(peer, **{row.name: None})
+    assert settings(embeddings) == settings(make(peer))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import json
+import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -164,3 +165,24 @@ def test_a_key_too_short_to_be_real_is_refused_where_it_is_given(key: str) -> No
         with pytest.raises(ValueError, match="character\\(s\\) long") as caught:
             make()
         assert repr(key) not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("make", "update"),
+    [
+        (langchain_with_old_key, {"aimlapi_api_key": NEW_KEY, "no_such_field": 1}),
+        (llama_with_old_key, {"api_key": NEW_KEY, "dimensions": 99_999}),
+    ],
+    ids=["langchain", "llama-index"],
+)
+def test_a_failed_model_copy_leaves_the_key_in_no_traceback_local(
+    api: Emulator, make: Callable[[Emulator], Any], update: dict[str, Any]
+) -> None:
+    original = make(api)
+    with pytest.raises(ValueError, match=r"no_such_field|dimensions") as caught:
+        original.model_copy(update=update)
+    error = caught.value
+    # From the library's frames on: this test's own frame holds `update` as its argument.
+    library = error.__traceback__.tb_next if error.__traceback__ else None
+    shown = traceback.TracebackException(type(error), error, library, capture_locals=True)
+    assert NEW_KEY not in "".join(shown.format())
