@@ -372,6 +372,7 @@ _LIBRARY_MODULES = (
     "langchain_classic",
     "langchain",
     "llama_index.core",
+    "llama_index_instrumentation",
     "pydantic",
     "asyncio",
     "concurrent.futures",

@@ -15,7 +15,12 @@ from langchain_openai import OpenAIEmbeddings
 from llama_index.embeddings.openai import OpenAIEmbedding
 from pydantic import SecretStr
 
-from aimlapi_embeddings import IgnoredArgumentWarning, NotFoundError, UnknownModelWarning
+from aimlapi_embeddings import (
+    APIConnectionError,
+    IgnoredArgumentWarning,
+    NotFoundError,
+    UnknownModelWarning,
+)
 from aimlapi_embeddings._migration import LANGCHAIN, LLAMA_INDEX, Peer, PeerArgument, markdown
 from aimlapi_embeddings.models import nearest_model_ids
 from aimlapi_embeddings.testing import Emulator
@@ -233,3 +238,12 @@ def test_a_peer_default_of_none_is_taken_as_not_given(case: tuple[Peer, PeerArgu
         warnings.simplefilter("error")
         embeddings = make(peer, **{row.name: None})
     assert settings(embeddings) == settings(make(peer))
+
+
+def test_an_unknown_model_set_later_warns_at_the_callers_line() -> None:
+    embedding = AimlapiEmbedding(api_key=KEY, api_base=BASE_URL, max_retries=0)
+    embedding.model_name = "text-embeding-3-small"
+    # Nothing listens at BASE_URL: the call fails after the warning.
+    with pytest.warns(UnknownModelWarning) as caught, pytest.raises(APIConnectionError):
+        embedding.get_query_embedding("hello")
+    assert caught[0].filename == __file__  # not LlamaIndex's instrumentation wrapper
