@@ -2,8 +2,14 @@
 
 One gate per client, for all its threads, tasks and event loops together: a thread waits on an
 event, a task on a future of its own loop, and a freed slot is handed to the longest waiter
-(woken with `call_soon_threadsafe` when it is a task), so no loop is ever blocked by another. A
-sync call that blocks an event loop does not count that loop's slots (`seen_from_blocked_loop`).
+(woken with `call_soon_threadsafe` when it is a task), so no loop is ever blocked by another.
+
+The one request over `max_concurrency`: a sync call made on an event loop's thread (a notebook
+cell, a sync stream read in a coroutine) blocks that loop while it waits, and the loop's tasks
+cannot free their slots until it returns. When every slot in flight is held by such a stuck
+task and the call has no request of its own in flight, waiting would wait for ever: the call
+sends one request beyond the limit. Only while its caller is actually waiting for it
+(`blocking`), never between a stream's chunks, when the loop runs and its tasks end.
 
 Additive increase, multiplicative decrease, as TCP does: a 429 halves the allowance; a run of
 successes as long as the allowance raises it by one, back up to `max_concurrency`. Requests over
@@ -14,7 +20,6 @@ slows down as a whole and does not spend its retries on collisions with itself.
 from __future__ import annotations
 
 import asyncio
-import copy
 import threading
 import time
 from collections import deque
@@ -66,18 +71,31 @@ class Stopped(Exception):
     """The call a thread was waiting for a slot for has stopped."""
 
 
-Wake = Callable[[], bool]
-"""Tells a waiter its slot is granted; False if the waiter is gone (its loop closed)."""
 Loop = asyncio.AbstractEventLoop
 
 
-class _Waiter:
-    __slots__ = ("blocked", "loop", "wake")
+class SyncCall:
+    """One sync call's share of the gate: its requests in flight, and the event loop its caller
+    blocks while it waits for them (None while the caller is away, or on a thread with no loop)."""
 
-    def __init__(self, wake: Wake, loop: Loop | None, blocked: Loop | None) -> None:
+    __slots__ = ("blocks", "in_flight")
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.blocks: Loop | None = None
+
+
+Wake = Callable[[], bool]
+"""Tells a waiter its slot is granted; False if the waiter is gone (its loop closed)."""
+
+
+class _Waiter:
+    __slots__ = ("call", "loop", "wake")
+
+    def __init__(self, wake: Wake, loop: Loop | None, call: SyncCall | None) -> None:
         self.wake = wake
         self.loop = loop  # the event loop of a task; None for a thread
-        self.blocked = blocked  # the event loop a thread's call blocks, if any
+        self.call = call  # the sync call a thread's request belongs to, if any
 
 
 class Gate:
@@ -95,29 +113,46 @@ class Gate:
         self._waiting: deque[_Waiter] = deque()
         # The slots held by the tasks of each event loop.
         self._held: dict[Loop, int] = {}
-        self._blocked: Loop | None = None
-
-    def seen_from_blocked_loop(self, loop: Loop) -> Gate:
-        """This gate (the same slots and waiters) for a sync call on the thread of `loop`.
-
-        The call blocks `loop` (a notebook cell, a sync call in a coroutine): its tasks cannot
-        free their slots until the call returns, so waiting for those slots would wait for ever.
-        The call does not count them; every other slot of the client it does.
-        """
-        view = copy.copy(self)  # shares the lock, allowance, waiters and counts
-        view._blocked = loop
-        return view
+        # The event loops blocked right now by a sync call waiting for its requests.
+        self._blocked: dict[Loop, int] = {}
 
     @contextmanager
-    def slot(self, stop: threading.Event | None = None) -> Iterator[Slot]:
-        """A slot for a thread; raises `Stopped` if `stop` is set while it waits."""
+    def blocking(self, call: SyncCall) -> Iterator[None]:
+        """The caller of `call` waits for its requests on this thread, blocking its event loop
+        if it runs one: that loop's tasks cannot free their slots meanwhile."""
+        try:
+            loop: Loop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None:
+            yield
+            return
+        with self._lock:
+            call.blocks = loop
+            self._blocked[loop] = self._blocked.get(loop, 0) + 1
+            woken = self._grant_waiters_with_room()
+        self._wake(woken)
+        try:
+            yield
+        finally:
+            with self._lock:
+                call.blocks = None
+                self._blocked[loop] -= 1
+                if not self._blocked[loop]:
+                    del self._blocked[loop]
+
+    @contextmanager
+    def slot(
+        self, stop: threading.Event | None = None, call: SyncCall | None = None
+    ) -> Iterator[Slot]:
+        """A slot for a thread of `call`; raises `Stopped` if `stop` is set while it waits."""
         granted = threading.Event()
 
         def wake() -> bool:
             granted.set()
             return True
 
-        waiter = _Waiter(wake, None, self._blocked)
+        waiter = _Waiter(wake, None, call)
         if not self._enter_or_wait(waiter):
             started = time.monotonic()
             check = None if stop is None and self.patience is None else STOP_CHECK_INTERVAL
@@ -133,7 +168,7 @@ class Gate:
         try:
             yield slot
         finally:
-            self._leave(slot, None)
+            self._leave(slot, waiter)
 
     @asynccontextmanager
     async def aslot(self) -> AsyncIterator[Slot]:
@@ -167,7 +202,7 @@ class Gate:
         try:
             yield slot
         finally:
-            self._leave(slot, loop)
+            self._leave(slot, waiter)
 
     def _give_up_if_stuck(self, started: float) -> None:
         if self.patience is None:
@@ -182,21 +217,31 @@ class Gate:
             raise APITimeoutError(msg)
 
     def _has_room(self, waiter: _Waiter) -> bool:
-        held = self.allowance.in_flight
-        if waiter.blocked is not None:
-            held -= self._held.get(waiter.blocked, 0)
-        return held < self.allowance.limit
+        allowance = self.allowance
+        if allowance.in_flight < allowance.limit:
+            return True
+        # The one request over the limit (see the module's docstring): every slot in flight is
+        # held by a task of a loop that a waiting sync call blocks, so none will be freed.
+        call = waiter.call
+        return (
+            call is not None
+            and call.blocks is not None
+            and call.in_flight == 0
+            and allowance.in_flight == sum(self._held.get(loop, 0) for loop in self._blocked)
+        )
 
     def _take(self, waiter: _Waiter) -> None:
         self.allowance.in_flight += 1
         if waiter.loop is not None:
             self._held[waiter.loop] = self._held.get(waiter.loop, 0) + 1
+        if waiter.call is not None:
+            waiter.call.in_flight += 1
 
     def _enter_or_wait(self, waiter: _Waiter) -> bool:
         """Take a slot now (True) or queue for one (False)."""
         with self._lock:
-            # Others waiting have no room; one that counts fewer slots may still have some.
-            if (not self._waiting or waiter.blocked is not None) and self._has_room(waiter):
+            # Others waiting have no room; a blocked call's first request may still have some.
+            if (not self._waiting or waiter.call is not None) and self._has_room(waiter):
                 self._take(waiter)
                 return True
             self._waiting.append(waiter)
@@ -211,26 +256,37 @@ class Gate:
                 pass  # already granted
             else:
                 return
-        self._leave(None, waiter.loop)
+        self._leave(None, waiter)
 
-    def _leave(self, slot: Slot | None, loop: Loop | None) -> None:
+    def _leave(self, slot: Slot | None, waiter: _Waiter) -> None:
         with self._lock:
             if slot is None:
                 self.allowance.in_flight -= 1  # handed back unused: nothing ended
             else:
                 self.allowance.settle(slot)
-            if loop is not None:
-                self._held[loop] -= 1
-                if not self._held[loop]:
-                    del self._held[loop]
-            # In order, every waiter with room: behind one without, a thread that does not
-            # count its blocked loop's slots may have room, and must not wait for that loop.
-            woken: list[_Waiter] = []
-            for waiter in list(self._waiting):
-                if self._has_room(waiter):
-                    self._waiting.remove(waiter)
-                    self._take(waiter)
-                    woken.append(waiter)
+            if waiter.loop is not None:
+                self._held[waiter.loop] -= 1
+                if not self._held[waiter.loop]:
+                    del self._held[waiter.loop]
+            if waiter.call is not None:
+                waiter.call.in_flight -= 1
+            woken = self._grant_waiters_with_room()
+        self._wake(woken)
+
+    def _grant_waiters_with_room(self) -> list[_Waiter]:
+        """In order, every waiter with room; the caller holds the lock and wakes them after.
+
+        Behind one without room, a blocked call's first request may have some, and must not
+        wait for a loop that cannot run."""
+        woken: list[_Waiter] = []
+        for waiter in list(self._waiting):
+            if self._has_room(waiter):
+                self._waiting.remove(waiter)
+                self._take(waiter)
+                woken.append(waiter)
+        return woken
+
+    def _wake(self, woken: list[_Waiter]) -> None:
         for waiter in woken:
             if not waiter.wake():
-                self._leave(None, waiter.loop)
+                self._leave(None, waiter)

@@ -48,7 +48,7 @@ from ._errors import (
     InputTooLongError,
     ResponseError,
 )
-from ._gate import Gate, Stopped
+from ._gate import Gate, Stopped, SyncCall
 from ._response import WIDEST_VECTOR, Answer, CallWidth, Usage, make_status_error
 from ._secret import Secret, redact
 from .models import ModelSpec, model_status_note
@@ -554,9 +554,14 @@ class _Driven(Generic[T]):
 
 
 def drive_sync(
-    flow: Generator[Step, Outcome, T], client: httpx.Client, gate: Gate, stop: threading.Event
+    flow: Generator[Step, Outcome, T],
+    client: httpx.Client,
+    gate: Gate,
+    stop: threading.Event,
+    call: SyncCall,
 ) -> T:
-    """Perform a flow's steps with blocking I/O; `gate` bounds the client's requests in flight.
+    """Perform a flow's steps with blocking I/O, for `call`; `gate` bounds the client's
+    requests in flight.
 
     `stop` is set when the call has failed elsewhere: the flow then ends at its next step, and a
     request it has in flight ends at once (`_network`).
@@ -570,7 +575,7 @@ def drive_sync(
             driven.send(None)
             continue
         try:
-            with gate.slot(stop) as slot:
+            with gate.slot(stop, call) as slot:
                 held = step.throttle.held()
                 if stop.wait(held) if held > 0 else stop.is_set():
                     raise _Stopped
@@ -682,18 +687,22 @@ def run_sync(
     `add` makes of their results, as they complete."""
     stop = threading.Event()
     _runs.add(stop)
+    call = SyncCall()
     flows = FLOWS_PER_SLOT * max_concurrency
     pool = ThreadPoolExecutor(max_workers=flows, thread_name_prefix="aimlapi-embed")
     running: dict[Future[T], K] = {}
 
     def start() -> None:
         for key, make_flow in work.take(flows - len(running)):
-            running[pool.submit(drive_sync, make_flow(), client, gate, stop)] = key
+            running[pool.submit(drive_sync, make_flow(), client, gate, stop, call)] = key
 
     try:
         start()
         while running:
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            # Only while it waits here does the caller block its event loop, if it runs one:
+            # between a stream's chunks that loop runs, and its tasks end their requests.
+            with gate.blocking(call):
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
             made, failure = _add_finished(work, done, running)
             # What is made is handed out before a failure is raised (a stream's caller then has
             # every chunk up to the error's `resume_from`), and before more work is taken: a

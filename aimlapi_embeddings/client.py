@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import ipaddress
@@ -181,14 +180,6 @@ def check_base_url(base_url: str, *, allow_insecure_http: bool) -> None:
             "allow_insecure_http=True if this network is trusted"
         )
         raise ValueError(msg)
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    """The event loop this thread is running, if any (a sync call made from a coroutine)."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        return None
 
 
 # Every client alive in this process, so that a forked child can give each fresh pools.
@@ -393,7 +384,7 @@ class EmbeddingsClient:
         call = self._prepare(output, **options)
         stream = call.whole(texts, on_progress)
         with self._pools.client() as client:
-            chunks = list(run_sync(stream, client, self._sync_gate(), self.max_concurrency))
+            chunks = list(run_sync(stream, client, self._gate, self.max_concurrency))
         chunk = call.only(chunks)
         return EmbeddingResult(chunk.vectors, chunk.usage, call.settings.model)
 
@@ -482,7 +473,7 @@ class EmbeddingsClient:
     def _pump(self, stream: Stream) -> Iterator[EmbeddingChunk[Any]]:
         try:
             with self._pools.client() as client:
-                yield from run_sync(stream, client, self._sync_gate(), self.max_concurrency)
+                yield from run_sync(stream, client, self._gate, self.max_concurrency)
         except AimlapiError as error:
             stream.stopped(error)
             raise
@@ -538,14 +529,6 @@ class EmbeddingsClient:
         except AimlapiError as error:
             stream.stopped(error)
             raise
-
-    def _sync_gate(self) -> Gate:
-        # On a thread that runs an event loop (Jupyter), a sync call blocks the loop, and the
-        # loop's own requests cannot end until it returns: it does not count their slots.
-        # Called on the thread that runs the requests (a stream's consumer, when it first
-        # asks for a chunk).
-        loop = _running_loop()
-        return self._gate if loop is None else self._gate.seen_from_blocked_loop(loop)
 
     def _most_held(self) -> int:
         # Windows of small chunks make a request or two each: a stream may open more of them

@@ -320,6 +320,45 @@ def test_a_sync_call_inside_a_running_loop_does_not_wait_for_that_loops_own_requ
     assert outcome == [right(["in the cell"]), right(["background"])]
 
 
+def test_a_sync_stream_read_in_a_coroutine_beside_async_calls_keeps_max_concurrency() -> None:
+    """A sync stream read in a coroutine that awaits between chunks, beside aembed tasks on the
+    same loop (max_concurrency=3). Between chunks the loop runs and its tasks end their
+    requests, so the stream counts their slots; only while the stream's reader blocks the loop,
+    with no request of its own in flight and every slot held by the loop's tasks, does it send
+    one request over the limit (it would wait for ever otherwise). It once sent up to 3 over."""
+
+    def slow(request: Request, connection: Connection) -> None:
+        time.sleep(0.03)
+        connection.answer(200, embeddings(request))
+
+    streamed = [f"streamed {i}" for i in range(36)]
+    beside = [[f"beside {task} {i}" for i in range(6)] for task in range(4)]
+    with HostileServer(slow) as server:
+        client = client_for(server, max_concurrency=3)
+
+        async def app() -> tuple[list[list[float]], list[list[list[float]]]]:
+            async def embed_beside(texts: list[str]) -> list[list[float]]:
+                call = client.aembed(texts, model=MODEL, dimensions=DIMS, batch_size=1)
+                return (await call).vectors
+
+            tasks = [asyncio.ensure_future(embed_beside(texts)) for texts in beside]
+            await asyncio.sleep(0.005)  # the tasks take every slot
+            vectors: list[list[float]] = []
+            options: Any = {"model": MODEL, "dimensions": DIMS, "batch_size": 1}
+            for chunk in client.embed_stream(streamed, chunk_size=2, **options):
+                vectors += chunk.vectors
+                await asyncio.sleep(0.01)  # the loop runs: the tasks send and end requests
+            return vectors, list(await asyncio.gather(*tasks))
+
+        vectors, others = asyncio.run(app())
+        client.close()
+    assert vectors == right(streamed)
+    assert others == [right(texts) for texts in beside]
+    assert server.peak_in_flight <= 3 + 1, (
+        f"{server.peak_in_flight} requests in flight at once with max_concurrency=3"
+    )
+
+
 def test_a_call_waiting_for_a_slot_held_by_a_paused_loop_ends_with_a_timeout() -> None:
     """A task of an event loop that stopped running holds the only slot: a sync call in another
     thread ends with APITimeoutError (about twice the timeout) instead of waiting for ever."""

@@ -8,7 +8,7 @@ import threading
 import time
 
 from aimlapi_embeddings import APITimeoutError
-from aimlapi_embeddings._gate import Allowance, Gate, Slot, Stopped
+from aimlapi_embeddings._gate import Allowance, Gate, Slot, Stopped, SyncCall
 
 
 def settle(allowance: Allowance, *, rate_limited: bool) -> None:
@@ -150,49 +150,117 @@ def test_a_thread_waiting_for_a_slot_gives_up_when_its_call_stops() -> None:
     assert gate.allowance.in_flight == 0
 
 
-def test_a_call_blocking_a_loop_ignores_only_that_loops_slots() -> None:
-    """A sync call on a loop's thread while the loop's task holds a slot: it counts the slots
-    of everyone else (a plain thread's here), not its own loop's, which cannot be freed."""
-    gate = Gate(2)
-    outcome: list[str] = []
+def _a_thread_holds_a_slot(gate: Gate, release: threading.Event) -> threading.Thread:
     holding = threading.Event()
-    release = threading.Event()
 
-    def a_thread_holds_a_slot() -> None:
+    def hold() -> None:
         with gate.slot():
             holding.set()
             release.wait(timeout=10)
 
-    other = threading.Thread(target=a_thread_holds_a_slot)
-    other.start()
+    thread = threading.Thread(target=hold)
+    thread.start()
     assert holding.wait(timeout=5)
+    return thread
+
+
+def _sends_now(gate: Gate, call: SyncCall) -> bool:
+    """Whether a request of `call` gets a slot at once (one that waits gives up, `Stopped`)."""
+    stop = threading.Event()
+    stop.set()
+    try:
+        with gate.slot(stop, call):
+            return True
+    except Stopped:
+        return False
+
+
+async def _a_task_holds_slots(gate: Gate, count: int) -> list[asyncio.Task[None]]:
+    entered = asyncio.Semaphore(0)
+
+    async def hold() -> None:
+        async with gate.aslot():
+            entered.release()
+            await asyncio.sleep(10)
+
+    tasks = [asyncio.ensure_future(hold()) for _ in range(count)]
+    for _ in range(count):
+        await entered.acquire()
+    return tasks
+
+
+def test_a_call_blocking_its_loop_still_waits_for_slots_that_other_holders_free() -> None:
+    """max 2: a plain thread holds one slot, a task of the loop the call blocks the other. The
+    thread's slot will be freed, so the call waits for it: nothing goes over the limit."""
+    gate = Gate(2)
+    release = threading.Event()
+    other = _a_thread_holds_a_slot(gate, release)
+    outcome: list[bool] = []
 
     async def cell() -> None:
-        entered = asyncio.Event()
-
-        async def background() -> None:
-            async with gate.aslot():
-                entered.set()
-                await asyncio.sleep(10)
-
-        task = asyncio.ensure_future(background())
-        await entered.wait()
-        seen = gate.seen_from_blocked_loop(asyncio.get_running_loop())
-        with seen.slot():  # 2 in flight, 1 of them its own loop's: room for it
-            outcome.append("entered")
-            stop = threading.Event()
-            stop.set()
-            try:
-                with seen.slot(stop):  # now the thread's and its own: no room
-                    outcome.append("entered again")
-            except Stopped:
-                outcome.append("waits")
-        task.cancel()
+        tasks = await _a_task_holds_slots(gate, 1)
+        call = SyncCall()
+        with gate.blocking(call):
+            outcome.append(_sends_now(gate, call))
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     asyncio.run(cell())
     release.set()
     other.join(timeout=5)
-    assert outcome == ["entered", "waits"]
+    assert outcome == [False]
+    assert gate.allowance.in_flight == 0
+
+
+def test_a_call_blocking_the_loop_that_holds_every_slot_sends_one_request_beyond() -> None:
+    """max 2, both slots held by tasks of the loop the call blocks: they cannot end until the
+    call returns, so its first request goes out (3 in flight); its second waits for the first,
+    as a call does that is not blocking (its caller away between a stream's chunks)."""
+    gate = Gate(2)
+    outcome: list[object] = []
+
+    async def cell() -> None:
+        tasks = await _a_task_holds_slots(gate, 2)
+        call = SyncCall()
+        outcome.append(_sends_now(gate, call))  # not blocking yet: the loop runs
+        with gate.blocking(call), gate.slot(None, call):
+            outcome.append(gate.allowance.in_flight)
+            outcome.append(_sends_now(gate, call))
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(cell())
+    assert outcome == [False, 3, False]
+    assert gate.allowance.in_flight == 0
+
+
+def test_a_request_waiting_when_its_caller_starts_blocking_the_loop_is_sent() -> None:
+    """A stream's request waits while its reader is away (the loop runs, its task holds the
+    only slot); when the reader comes back and blocks the loop, the request goes out."""
+    gate = Gate(1)
+    call = SyncCall()
+    sent = threading.Event()
+
+    def request() -> None:
+        with gate.slot(None, call):
+            sent.set()
+
+    async def cell() -> None:
+        tasks = await _a_task_holds_slots(gate, 1)
+        flow = threading.Thread(target=request)
+        flow.start()
+        await asyncio.sleep(0.05)
+        assert not sent.is_set()  # the reader is away: the loop's task can still end
+        with gate.blocking(call):
+            assert sent.wait(timeout=5)
+        flow.join(timeout=5)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    asyncio.run(cell())
     assert gate.allowance.in_flight == 0
 
 
