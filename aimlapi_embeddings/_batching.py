@@ -41,9 +41,13 @@ _TOKENS_PER_INPUT = 1
 # Auto-sized batches are never smaller than this (unless the model's own limit is lower):
 # tiny requests spend more on HTTP round trips than they win in parallelism.
 MIN_AUTO_BATCH = 32
-# ...nor larger than this: a 2,048-input answer is ~17 MB of JSON that is parsed only once it
-# has all arrived; smaller answers let parsing overlap the wait for the next (benchmarks/:
-# 20,000 texts in 10 requests took 4.5-5 s, in 512-input requests about 3 s).
+# Texts per window of a stream by default, per request allowed in flight (see client): one round
+# of requests of this size. The planner itself caps an automatic request only by the model's
+# limits: a request pays a fixed cost (100 ms at the API is common) that fewer, larger requests
+# pay less often, and the largest answer it can get, 2,048 vectors of 1,536 floats, is about
+# 12 MB in base64 (25 MB at 3,072 wide); at most FLOWS_PER_SLOT x max_concurrency answers are
+# held at once (16 by default: ~200 MB in the worst case, less than the vectors they become as
+# Python lists).
 MAX_AUTO_BATCH = 512
 # Vendors reject "": every empty or whitespace-only text shares one vector, that of a single
 # space, sent once per call.
@@ -312,30 +316,133 @@ def _batches(
     max_concurrency: int,
     batch_size: int | None,
 ) -> list[list[int]]:
-    """Group pieces into requests: in order, within the limits; a lone piece in its own."""
+    """Group pieces into requests, in order, within the limits; a lone piece in its own.
+
+    With `batch_size`, requests of that many pieces (texts per request, as the OpenAI classes
+    count). Without, `_even_rounds`.
+    """
     alone: list[int] = []
     listed: list[int] = []
     for index, piece in enumerate(pieces):
         (alone if sends_alone(piece, spec) else listed).append(index)
     limit = batch_limit(spec, batch_size)
     if batch_size is None:
-        # Spread a large call over every concurrent request: smaller requests answer sooner.
-        share = math.ceil(len(listed) / max(1, max_concurrency))
-        limit = min(limit, MAX_AUTO_BATCH, max(share, MIN_AUTO_BATCH))
+        batches = _even_rounds(listed, piece_tokens, spec, limit, max_concurrency, len(alone))
+    else:
+        batches = _greedy(listed, piece_tokens, limit, spec.max_tokens_per_request)
+    # Lone pieces last: the list batches are the longest requests, so they start first.
+    return batches + [[index] for index in alone]
+
+
+def _greedy(
+    listed: list[int], piece_tokens: list[int], limit: int, max_tokens: int
+) -> list[list[int]]:
+    """As many pieces per request as fit, in order."""
     batches: list[list[int]] = []
     current: list[int] = []
     tokens = 0
     for index in listed:
         cost = piece_tokens[index]
-        if current and (len(current) >= limit or tokens + cost > spec.max_tokens_per_request):
+        if current and (len(current) >= limit or tokens + cost > max_tokens):
             batches.append(current)
             current, tokens = [], 0
         current.append(index)
         tokens += cost
     if current:
         batches.append(current)
-    # Lone pieces last: the list batches are the longest requests, so they start first.
-    return batches + [[index] for index in alone]
+    return batches
+
+
+def _even_rounds(
+    listed: list[int],
+    piece_tokens: list[int],
+    spec: ModelSpec,
+    limit: int,
+    slots: int,
+    lone: int,
+) -> list[list[int]]:
+    """The fewest requests that keep every one of `slots` busy for the whole call.
+
+    Requests go out in rounds of `slots`; each round costs the server's fixed cost once, and a
+    round lasts as long as its longest request. So: whole rounds (the lone requests, sent apart,
+    count in the last one), as few as the limits allow, of requests of equal cost in estimated
+    tokens, cut in order. A call too small to give every slot `MIN_AUTO_BATCH` pieces goes in
+    one round of fewer requests of at least that many.
+    """
+    count = len(listed)
+    if not count:
+        return []
+    costs = [piece_tokens[index] for index in listed]
+    total = sum(costs)
+    max_tokens = spec.max_tokens_per_request
+    needed = max(math.ceil(count / limit), math.ceil(total / max_tokens))
+    floor = min(MIN_AUTO_BATCH, limit)
+    if count < slots * floor:
+        requests = max(needed, count // floor, 1)
+        step = 1
+    else:
+        rounds = math.ceil((needed + lone) / slots)
+        requests = max(needed, rounds * slots - lone)
+        step = slots
+    # The fewest requests in order within the limits: equal shares never need more rounds.
+    fewest = _greedy(listed, piece_tokens, limit, max_tokens)
+    while True:
+        requests = min(requests, count)
+        if requests >= len(fewest) and requests - len(fewest) < step:
+            break
+        batches = _cut_evenly(listed, costs, total, requests, limit)
+        if all(sum(piece_tokens[index] for index in batch) <= max_tokens for batch in batches):
+            return batches
+        # Equal shares of tokens broke the token limit (long pieces in a row): one more round
+        # of smaller requests.
+        requests += step
+    batches = _cut_evenly(listed, costs, total, requests, limit)
+    if all(sum(piece_tokens[index] for index in batch) <= max_tokens for batch in batches):
+        return batches
+    # Equal shares do not fit in this many: the fewest requests, the largest halved until the
+    # round is whole (halves keep every limit).
+    while len(fewest) < requests:
+        largest = max(range(len(fewest)), key=lambda number: len(fewest[number]))
+        batch = fewest[largest]
+        if len(batch) < 2:
+            break
+        middle = len(batch) // 2
+        fewest[largest : largest + 1] = [batch[:middle], batch[middle:]]
+    return fewest
+
+
+def _cut_evenly(
+    listed: list[int], costs: list[int], total: int, requests: int, limit: int
+) -> list[list[int]]:
+    """`listed` in `requests` consecutive non-empty runs of about `total / requests` tokens,
+    and at most `limit` pieces each (`requests * limit` must cover them)."""
+    batches: list[list[int]] = []
+    start = 0
+    spent = 0
+    for number in range(1, requests):
+        target = total * number / requests
+        end = max(start + 1, _first_at_or_past(costs, start, spent, target))
+        # Within the inputs limit, leaving the requests still to cut at least one piece each
+        # and no more than they may carry.
+        left = requests - number
+        end = max(min(end, start + limit, len(listed) - left), len(listed) - left * limit)
+        spent += sum(costs[start:end])
+        batches.append(listed[start:end])
+        start = end
+    batches.append(listed[start:])
+    return batches
+
+
+def _first_at_or_past(costs: list[int], start: int, spent: int, target: float) -> int:
+    """The end of the run from `start` whose cumulative cost comes nearest `target`."""
+    end = start
+    while end < len(costs) and spent + costs[end] <= target:
+        spent += costs[end]
+        end += 1
+    # Take the next piece too if that ends nearer the target.
+    if end < len(costs) and (spent + costs[end] - target) < (target - spent):
+        end += 1
+    return end
 
 
 def combine(vectors: Sequence[Sequence[float]], weights: Sequence[float]) -> list[float]:

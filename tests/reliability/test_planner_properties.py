@@ -7,6 +7,7 @@ token estimate.
 from __future__ import annotations
 
 import math
+import random
 import resource
 import subprocess
 import sys
@@ -20,10 +21,12 @@ from hypothesis import strategies as st
 from aimlapi_embeddings import InputTooLongError, ModelSpec, get_model_spec
 from aimlapi_embeddings._batching import (
     EMPTY_TEXT_STAND_IN,
+    MIN_AUTO_BATCH,
     Plan,
     batch_limit,
     estimate_tokens,
     plan_requests,
+    sends_alone,
     split_text,
 )
 from aimlapi_embeddings._schema import utf16_length
@@ -438,3 +441,57 @@ def test_estimate_is_what_the_limits_are_checked_with() -> None:
     assert estimate_tokens("") >= 1
     assert estimate_tokens("a" * 1000) > estimate_tokens("a" * 10)
     assert estimate_tokens("語") == math.ceil(3 / 2.5) + 1
+
+
+def fewest_in_order(costs: list[int], limit: int, max_tokens: int) -> int:
+    """The fewest consecutive requests within both limits (filling each is optimal)."""
+    requests, count, tokens = 0, 0, 0
+    for cost in costs:
+        if not requests or count >= limit or tokens + cost > max_tokens:
+            requests, count, tokens = requests + 1, 0, 0
+        count, tokens = count + 1, tokens + cost
+    return requests
+
+
+@PROPERTY_SETTINGS
+@given(
+    count=st.integers(1, 5000),
+    seed=st.integers(0, 2**32),
+    longest=st.sampled_from([5, 40, 400, 3000]),
+    spec=specs,
+    slots=st.integers(1, 16),
+)
+@example(count=20_000, seed=0, longest=60, spec=REGISTRY_SPECS[0], slots=8)
+@example(count=100_000, seed=1, longest=60, spec=REGISTRY_SPECS[0], slots=8)
+def test_automatic_plans_fill_whole_rounds_and_use_no_more_than_the_slots_require(
+    count: int, seed: int, longest: int, spec: ModelSpec, slots: int
+) -> None:
+    """Issue 18: unset, the batch size is planned: every piece once, every limit kept, whole
+    rounds of `slots` requests, and no more rounds than the fewest requests the limits allow
+    (and the lone pieces) need; a call too small to give every slot a few dozen pieces in one
+    round."""
+    rng = random.Random(seed)
+    texts = [f"{i} " + "w" * rng.randint(0, longest) for i in range(count)]
+    plan = plan_requests(texts, spec, max_concurrency=slots)
+    pieces = len(plan.pieces)
+    assert sorted(p for batch in plan.batches for p in batch) == list(range(pieces))
+    for batch in plan.batches:
+        assert batch == sorted(batch)
+        assert len(batch) <= spec.max_inputs
+        assert sum(plan.piece_tokens[p] for p in batch) <= spec.max_tokens_per_request
+    lone = [p for p in range(pieces) if sends_alone(plan.pieces[p], spec)]
+    listed = [plan.piece_tokens[p] for p in range(pieces) if not sends_alone(plan.pieces[p], spec)]
+    fewest = fewest_in_order(listed, spec.max_inputs, spec.max_tokens_per_request)
+    requests = len(plan.batches)
+    allowed_rounds = max(1, math.ceil((fewest + len(lone)) / slots))
+    assert math.ceil(requests / slots) <= allowed_rounds, (
+        f"{requests} requests in {math.ceil(requests / slots)} rounds of {slots}; the limits "
+        f"need {fewest} (+{len(lone)} lone): {allowed_rounds} rounds"
+    )
+    floor = min(MIN_AUTO_BATCH, spec.max_inputs)
+    if len(listed) >= slots * floor:
+        assert requests % slots == 0 or requests == pieces, (
+            f"{requests} requests for {slots} slots: the last round is not whole"
+        )
+    else:
+        assert requests <= max(slots, fewest + len(lone)), "a small call takes one round"

@@ -10,7 +10,6 @@ from fakes import assemble
 from aimlapi_embeddings import InputTooLongError, get_model_spec
 from aimlapi_embeddings._batching import (
     EMPTY_TEXT_STAND_IN,
-    MAX_AUTO_BATCH,
     MIN_AUTO_BATCH,
     combine,
     estimate_tokens,
@@ -76,11 +75,16 @@ def distinct(count: int) -> list[str]:
 
 def test_auto_batches_spread_over_concurrency_but_not_below_a_floor() -> None:
     plan = plan_requests(distinct(1000), SMALL, max_concurrency=8)
-    assert [len(batch) for batch in plan.batches] == [125] * 8
+    assert len(plan.batches) == 8, "one round: every slot busy, no more requests than slots"
+    costs = [sum(plan.piece_tokens[i] for i in batch) for batch in plan.batches]
+    assert max(costs) - min(costs) <= 2 * max(plan.piece_tokens), "equal cost in tokens"
     plan = plan_requests(distinct(100), SMALL, max_concurrency=8)
     assert all(len(batch) >= MIN_AUTO_BATCH for batch in plan.batches[:-1])
+    plan = plan_requests(distinct(20_000), SMALL, max_concurrency=8)
+    assert len(plan.batches) == 16, "two whole rounds: 2,048 inputs per request at most"
     plan = plan_requests(distinct(100_000), SMALL, max_concurrency=8)
-    assert max(len(batch) for batch in plan.batches) == MAX_AUTO_BATCH
+    assert len(plan.batches) == 56, "seven whole rounds"
+    assert max(len(batch) for batch in plan.batches) <= SMALL.max_inputs
     plan = plan_requests(distinct(100_000), SMALL, max_concurrency=8, batch_size=2048)
     assert max(len(batch) for batch in plan.batches) == 2048, "an explicit size is obeyed"
 
