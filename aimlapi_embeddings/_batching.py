@@ -374,30 +374,19 @@ def _even_rounds(
         return []
     costs = [piece_tokens[index] for index in listed]
     total = sum(costs)
-    max_tokens = spec.max_tokens_per_request
-    needed = max(math.ceil(count / limit), math.ceil(total / max_tokens))
+    # The fewest requests in order within the limits (filling each is optimal): no cut into
+    # fewer exists, equal shares included.
+    fewest = _greedy(listed, piece_tokens, limit, spec.max_tokens_per_request)
+    needed = len(fewest)
     floor = min(MIN_AUTO_BATCH, limit)
     if count < slots * floor:
         requests = max(needed, count // floor, 1)
-        step = 1
     else:
-        rounds = math.ceil((needed + lone) / slots)
-        requests = max(needed, rounds * slots - lone)
-        step = slots
-    # The fewest requests in order within the limits: equal shares never need more rounds.
-    fewest = _greedy(listed, piece_tokens, limit, max_tokens)
-    while True:
-        requests = min(requests, count)
-        if requests >= len(fewest) and requests - len(fewest) < step:
-            break
-        batches = _cut_evenly(listed, costs, total, requests, limit)
-        if all(sum(piece_tokens[index] for index in batch) <= max_tokens for batch in batches):
-            return batches
-        # Equal shares of tokens broke the token limit (long pieces in a row): one more round
-        # of smaller requests.
-        requests += step
+        requests = math.ceil((needed + lone) / slots) * slots - lone
+    requests = min(requests, count)
     batches = _cut_evenly(listed, costs, total, requests, limit)
-    if all(sum(piece_tokens[index] for index in batch) <= max_tokens for batch in batches):
+    budget = spec.max_tokens_per_request
+    if all(sum(piece_tokens[index] for index in batch) <= budget for batch in batches):
         return batches
     # Equal shares do not fit in this many: the fewest requests, the largest halved until the
     # round is whole (halves keep every limit).
