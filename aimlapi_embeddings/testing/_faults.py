@@ -41,12 +41,19 @@ class Faults:
 
     Rates are shares of requests in [0, 1]. Faults hit only valid requests (a 400 stays a 400).
     429s answer at once; every other answer to a valid request waits
-    `latency + latency_per_input * len(inputs)` seconds first.
+    `latency + latency_per_input * len(inputs) + latency_per_token * tokens` seconds first
+    (tokens as the emulator counts them for `usage`).
     """
 
     latency: float = field(default=0.0, metadata=_help("seconds added to every answer"))
     latency_per_input: float = field(
         default=0.0, metadata=_help("seconds added per input text of a request")
+    )
+    latency_per_token: float = field(
+        default=0.0,
+        metadata=_help(
+            "seconds added per token of a request (a server whose time grows with text)"
+        ),
     )
     error_rate: float = field(
         default=0.0, metadata=_help("share of requests answered 500, 502 or 503")
@@ -84,7 +91,7 @@ class Faults:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 msg = f"{name} must be between 0 and 1, not {getattr(self, name)!r}"
                 raise ValueError(msg)
-        for name in ("latency", "latency_per_input", "hang_seconds"):
+        for name in ("latency", "latency_per_input", "latency_per_token", "hang_seconds"):
             if getattr(self, name) < 0:
                 msg = f"{name} must not be negative, not {getattr(self, name)!r}"
                 raise ValueError(msg)
@@ -103,6 +110,7 @@ class FaultOptions(TypedDict, total=False):
 
     latency: float
     latency_per_input: float
+    latency_per_token: float
     error_rate: float
     rate_limit_rps: float | None
     max_concurrent: int | None
@@ -204,13 +212,18 @@ class FaultState:
         with self._lock:
             self._script.extend([scripted] * count)
 
-    def decide(self, *, inputs: int, in_flight: int, now: float) -> Verdict:
-        """The verdict for the next valid request with `inputs` texts, `in_flight` counting it."""
+    def decide(self, *, inputs: int, tokens: int, in_flight: int, now: float) -> Verdict:
+        """The verdict for the next valid request of `inputs` texts and `tokens` tokens,
+        `in_flight` counting it."""
         with self._lock:
             faults = self._faults
             draw = self._draws(self._count, faults)
             self._count += 1
-            delay = faults.latency + faults.latency_per_input * inputs
+            delay = (
+                faults.latency
+                + faults.latency_per_input * inputs
+                + faults.latency_per_token * tokens
+            )
             if self._script:
                 return self._scripted(self._script.popleft(), faults, delay)
             if faults.max_concurrent is not None and in_flight > faults.max_concurrent:

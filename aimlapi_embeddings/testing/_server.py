@@ -436,7 +436,10 @@ class Emulator:
             verdict = Verdict(parsed.status, message=parsed.message)
         else:
             verdict = self._state.decide(
-                inputs=len(parsed.inputs), in_flight=self._in_flight, now=time.monotonic()
+                inputs=len(parsed.inputs),
+                tokens=sum(parsed.tokens),
+                in_flight=self._in_flight,
+                now=time.monotonic(),
             )
         if parsed.violations:
             self._schema_violations += 1  # on the server's one thread: no lock needed

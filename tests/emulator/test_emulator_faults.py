@@ -215,6 +215,24 @@ def test_latency_fixed_and_per_input(http: httpx.Client) -> None:
         assert api.faults.latency_per_input == 0.1
 
 
+def test_latency_per_token_grows_with_the_tokens_counted_for_usage(http: httpx.Client) -> None:
+    """A server whose time grows with text, not with inputs: one long input waits longer than
+    one short one, by the tokens the answer's usage counts."""
+    with Emulator(latency_per_token=0.002) as api:
+        waits = []
+        for text in ("short", "a much longer text " * 40):
+            started = time.monotonic()
+            answer = http.post(
+                api.url, json={"model": "voyage-2", "input": text}, headers=auth(api)
+            )
+            waits.append((time.monotonic() - started, answer.json()["usage"]["total_tokens"]))
+        assert api.faults.latency_per_token == 0.002
+    (short_wait, short_tokens), (long_wait, long_tokens) = waits
+    assert long_tokens > 100 > short_tokens
+    assert short_wait >= 0.002 * short_tokens
+    assert long_wait >= 0.002 * long_tokens
+
+
 async def test_concurrency_cap_answers_429_at_once() -> None:
     with Emulator(max_concurrent=2, latency=0.5) as api:
         async with httpx.AsyncClient(headers=auth(api), timeout=5) as client:
