@@ -19,10 +19,19 @@ WIDTH = 1536
 # every other case, and a stream never meets a repeat within its window of a few thousand.
 CORPUS = Workload("passages", 100_000, 80, 0.0, 0.0)
 QUICK_CORPUS = 5_000
+# The `mixed` corpus: the same passages, but every eighth one about 1,200 characters long, so
+# that requests of equal counts differ in tokens (issue 18's server whose time grows with them).
+LONG_PASSAGES = Workload("long passages", 100_000, 1_200, 0.0, 0.0)
+LONG_EVERY = 8
 
 
 @cache
-def corpus(size: int) -> list[str]:
+def corpus(size: int, kind: str = "passages") -> list[str]:
+    if kind == "mixed":
+        return [
+            (LONG_PASSAGES if index % LONG_EVERY == LONG_EVERY - 1 else CORPUS).text(index)
+            for index in range(size)
+        ]
     return [CORPUS.text(index) for index in range(size)]
 
 
@@ -37,17 +46,26 @@ class Scenario:
     """Requests it serves at once; more get 429. None: no cap."""
     concurrency: int = 8
     """The clients' max_concurrency (ours by default, the raw floor's threads)."""
+    latency_per_token: float = 0.0
+    """Seconds it adds per token of a request, as it counts them for usage."""
+    corpus: str = "passages"
+    """The corpus its cases embed: "passages", or "mixed" (see `corpus`)."""
 
-    def lower_bound(self, inputs: int) -> float:
-        """The server's own lower bound for `inputs` texts: every input's time spread over the
-        requests allowed at once, plus one request's fixed time."""
-        return inputs * self.latency_per_input / self.concurrency + self.latency
+    def lower_bound(self, inputs: int, tokens: int = 0) -> float:
+        """The server's own lower bound for `inputs` texts of `tokens` tokens in all: their
+        time spread over the requests allowed at once, plus one request's fixed time."""
+        spread = inputs * self.latency_per_input + tokens * self.latency_per_token
+        return spread / self.concurrency + self.latency
 
     def describe(self) -> str:
         cap = f"{self.max_concurrent} in flight, 429 beyond" if self.max_concurrent else "no cap"
+        per = f"{self.latency_per_input * 1000:g} ms per input"
+        if self.latency_per_token:
+            per = f"{self.latency_per_token * 1000:g} ms per token"
+        corpus = ", the mixed corpus" if self.corpus == "mixed" else ""
         return (
-            f"{self.latency * 1000:g} ms + {self.latency_per_input * 1000:g} ms per input, {cap}; "
-            f"clients at max_concurrency {self.concurrency}"
+            f"{self.latency * 1000:g} ms + {per}, {cap}; clients at max_concurrency "
+            f"{self.concurrency}{corpus}"
         )
 
 
@@ -56,8 +74,14 @@ SCENARIOS = {
     for scenario in (
         Scenario("parallel", 0.05, 0.0005, None),
         Scenario("capped", 0.1, 0.001, 8),
+        # Issue 18's other shapes (benchmarks/planner.py): the capped server's costs without
+        # its cap, and a capped server whose time grows with tokens (0.03 ms a token is about
+        # 1 ms per short passage) over passages of two lengths.
+        Scenario("uncapped", 0.1, 0.001, None),
+        Scenario("tokens", 0.1, 0.0, 8, latency_per_token=0.00003, corpus="mixed"),
     )
 }
+BULK_SCENARIOS = ("parallel", "capped")
 
 PATHS = {
     "list": "embed(texts): lists of floats",
@@ -77,11 +101,14 @@ class Case:
     count: int
     repeats: float = 0.0
     """The share of texts that repeat an earlier one (sent once by the client)."""
+    batch_size: int | None = None
+    """Texts per request (the raw floor's too); None: ours plan it, the raw floor sends 512."""
 
     @property
     def name(self) -> str:
         repeats = f", {self.repeats:.0%} repeated" if self.repeats else ""
-        return f"{self.scenario}: {self.path}, {self.count:,} texts{repeats}"
+        sized = f", batch_size {self.batch_size}" if self.batch_size else ""
+        return f"{self.scenario}: {self.path}, {self.count:,} texts{repeats}{sized}"
 
     @property
     def distinct(self) -> int:

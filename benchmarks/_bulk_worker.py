@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 import numpy as np
-from _bulk_cases import WIDTH, Case, corpus
+from _bulk_cases import SCENARIOS, WIDTH, Case, corpus
 from _worker import Meter, announce_timed_call
 from _workloads import MODEL, WARM_UP_TEXT, digest_float32, row_digest
 
@@ -61,22 +61,25 @@ def post_batches(
     texts: list[str],
     concurrency: int,
     handle: Callable[[int, httpx.Response], None],
+    size: int = MAX_AUTO_BATCH,
 ) -> None:
-    """What a hand-written parallel httpx client does: fixed batches of texts, one request each,
-    `concurrency` threads; `handle(start, response)` for each answer."""
+    """What a hand-written parallel httpx client does: fixed batches of `size` texts, one
+    request each, `concurrency` threads; `handle(start, response)` for each answer."""
     headers = {"Authorization": f"Bearer {api_key}"}
     with httpx.Client(base_url=base_url, headers=headers, timeout=120, trust_env=False) as http:
 
         def post(start: int) -> None:
-            batch = texts[start : start + MAX_AUTO_BATCH]
+            batch = texts[start : start + size]
             body = {"model": MODEL, "input": batch, "encoding_format": "base64"}
             handle(start, http.post("/embeddings", json=body).raise_for_status())
 
         with ThreadPoolExecutor(concurrency) as pool:
-            list(pool.map(post, range(0, len(texts), MAX_AUTO_BATCH)))
+            list(pool.map(post, range(0, len(texts), size)))
 
 
-def raw_floor(base_url: str, api_key: str, texts: list[str], concurrency: int) -> np.ndarray:
+def raw_floor(
+    base_url: str, api_key: str, texts: list[str], concurrency: int, size: int
+) -> np.ndarray:
     """Each answer parsed and its base64 decoded into rows of one float32 array; no checks."""
     rows = np.empty((len(texts), WIDTH), dtype=np.float32)
 
@@ -85,18 +88,18 @@ def raw_floor(base_url: str, api_key: str, texts: list[str], concurrency: int) -
             raw = base64.b64decode(item["embedding"])
             rows[start + item["index"]] = np.frombuffer(raw, dtype="<f4")
 
-    post_batches(base_url, api_key, texts, concurrency, decode)
+    post_batches(base_url, api_key, texts, concurrency, decode, size)
     return rows
 
 
-def fetch_floor(base_url: str, api_key: str, texts: list[str], concurrency: int) -> int:
+def fetch_floor(base_url: str, api_key: str, texts: list[str], concurrency: int, size: int) -> int:
     """The transfer floor: the same requests, each answer read whole and dropped unparsed."""
     received = [0]
 
     def count(start: int, response: httpx.Response) -> None:
         received[0] += len(response.content)
 
-    post_batches(base_url, api_key, texts, concurrency, count)
+    post_batches(base_url, api_key, texts, concurrency, count, size)
     return received[0]
 
 
@@ -104,7 +107,9 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     case = Case(**request["case"])
     concurrency = request["max_concurrency"]
     base_url, api_key = request["base_url"], request["api_key"]
-    texts_of_corpus = corpus(request["corpus_size"])
+    texts_of_corpus = corpus(request["corpus_size"], SCENARIOS[case.scenario].corpus)
+    size = case.batch_size or MAX_AUTO_BATCH  # the raw floor's
+    sized = {"batch_size": case.batch_size}
     streamed = case.path.startswith("stream")
     # A stream reads a generator; every other path takes a list, made before the timed call.
     texts = [] if streamed else [texts_of_corpus[i] for i in case.indices(len(texts_of_corpus))]
@@ -116,8 +121,9 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
 
     async def run_async() -> Any:
         if case.path == "numpy-async":
-            return (await client.aembed(texts, output="numpy")).vectors
-        async for chunk in client.aembed_stream(case.stream(texts_of_corpus), output="numpy"):
+            return (await client.aembed(texts, output="numpy", **sized)).vectors
+        stream = client.aembed_stream(case.stream(texts_of_corpus), output="numpy", **sized)
+        async for chunk in stream:
             check.take(chunk)
         return None
 
@@ -128,14 +134,16 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
         if case.path.endswith("-async"):
             vectors = asyncio.run(run_async())
         elif case.path == "raw":
-            vectors = raw_floor(base_url, api_key, texts, concurrency)
+            vectors = raw_floor(base_url, api_key, texts, concurrency, size)
         elif case.path == "fetch":
-            received = fetch_floor(base_url, api_key, texts, concurrency)
+            received = fetch_floor(base_url, api_key, texts, concurrency, size)
         elif case.path == "stream":
-            for chunk in client.embed_stream(case.stream(texts_of_corpus), output="numpy"):
+            stream = client.embed_stream(case.stream(texts_of_corpus), output="numpy", **sized)
+            for chunk in stream:
                 check.take(chunk)
         else:
-            vectors = client.embed(texts, output=output).vectors  # type: ignore[call-overload]
+            call = client.embed(texts, output=output, **sized)  # type: ignore[call-overload]
+            vectors = call.vectors
     result: dict[str, Any] = {
         "wall": meter.wall,
         "cpu": meter.cpu,

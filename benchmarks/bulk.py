@@ -28,18 +28,20 @@ from typing import Any
 
 import numpy as np
 from _bulk_cases import (
+    BULK_SCENARIOS,
     CORPUS,
     PATHS,
     QUICK_CORPUS,
     SCENARIOS,
     WIDTH,
     Case,
+    Scenario,
     corpus,
     full_cases,
     quick_cases,
 )
 from _worker import _cpu_seconds
-from _workloads import MODEL
+from _workloads import MODEL, WARM_UP_TEXT
 from run import (
     EMULATOR_CACHE_BYTES,
     RESULTS,
@@ -145,6 +147,15 @@ def worker_env(scratch: str) -> dict[str, str]:
     return env
 
 
+def configure(api: Emulator, scenario: Scenario) -> None:
+    api.configure(
+        latency=scenario.latency,
+        latency_per_input=scenario.latency_per_input,
+        latency_per_token=scenario.latency_per_token,
+        max_concurrent=scenario.max_concurrent,
+    )
+
+
 def run_case(api: Emulator, case: Case, expected: Expected, corpus_size: int) -> Result:
     scenario = SCENARIOS[case.scenario]
     result = Result(case, scenario.lower_bound(case.count))
@@ -176,6 +187,13 @@ def run_case(api: Emulator, case: Case, expected: Expected, corpus_size: int) ->
     result.requests, result.failed_requests, result.inputs_sent, result.peak_in_flight = (
         emulator_counts(api)
     )
+    if scenario.latency_per_token:  # the bound counts the tokens the emulator answered
+        tokens = sum(
+            record.total_tokens
+            for record in api.requests
+            if record.status == 200 and record.inputs != [WARM_UP_TEXT]
+        )
+        result.bound = scenario.lower_bound(case.count, tokens)
     return result
 
 
@@ -340,7 +358,7 @@ def targets(results: list[Result]) -> list[str]:
 
 def machine_facts(quick: bool, corpus_size: int) -> dict[str, str]:
     cpu = cpu_model()
-    scenarios = "; ".join(f"`{s.name}`: {s.describe()}" for s in SCENARIOS.values())
+    scenarios = "; ".join(f"`{name}`: {SCENARIOS[name].describe()}" for name in BULK_SCENARIOS)
     return {
         "run": f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}, "
         f"`benchmarks/bulk.py{' --quick' if quick else ''}` at {_revision()}",
@@ -392,12 +410,7 @@ def main() -> None:
         expected = prime(api, corpus(corpus_size))
         print(f"emulator primed with {corpus_size:,} answers in {time.monotonic() - started:.0f} s")
         for case in cases:
-            scenario = SCENARIOS[case.scenario]
-            api.configure(
-                latency=scenario.latency,
-                latency_per_input=scenario.latency_per_input,
-                max_concurrent=scenario.max_concurrent,
-            )
+            configure(api, SCENARIOS[case.scenario])
             result = run_case(api, case, expected, corpus_size)
             results.append(result)
             print(
