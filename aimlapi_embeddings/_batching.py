@@ -41,14 +41,18 @@ _TOKENS_PER_INPUT = 1
 # Auto-sized batches are never smaller than this (unless the model's own limit is lower):
 # tiny requests spend more on HTTP round trips than they win in parallelism.
 MIN_AUTO_BATCH = 32
-# Texts per window of a stream by default, per request allowed in flight (see client): one round
-# of requests of this size. The planner itself caps an automatic request only by the model's
-# limits: a request pays a fixed cost (100 ms at the API is common) that fewer, larger requests
-# pay less often, and the largest answer it can get, 2,048 vectors of 1,536 floats, is about
-# 12 MB in base64 (25 MB at 3,072 wide); at most FLOWS_PER_SLOT x max_concurrency answers are
-# held at once (16 by default: ~200 MB in the worst case, less than the vectors they become as
-# Python lists).
-MAX_AUTO_BATCH = 512
+# An automatic request asks for at most this many floats back: 1,024 vectors of 1,536 (about
+# 6 MB of base64; 512 vectors at 3,072 wide). The answers of a call's last round are parsed
+# after the server is done, so larger ones lengthen the call, and they raise its peak memory.
+# Measured (benchmarks/results/planner-notes.md; server 100 ms + 1 ms per input, 8 at once):
+# 20,000 passages, numpy, in 2 rounds of 1,250 texts a request 3.55 s, 3 rounds of 834 3.31 s,
+# 5 rounds of 512 3.5 s; 100,000 passages peak at 1,125 MiB in requests of 1,786, 945 in 962.
+MAX_AUTO_ANSWER_FLOATS = 1_024 * 1_536
+# The width assumed for a model whose width is not known before its first answer.
+ASSUMED_WIDTH = 1_536
+# Texts per window of a stream by default, per request allowed in flight (see client): a
+# window is one round of requests of this size, and a stream holds a few windows.
+STREAM_TEXTS_PER_SLOT = 512
 # Vendors reject "": every empty or whitespace-only text shares one vector, that of a single
 # space, sent once per call.
 EMPTY_TEXT_STAND_IN = " "
@@ -204,12 +208,14 @@ def plan_requests(
     over_item_limit: OverItemLimit = DEFAULT_OVER_ITEM_LIMIT,
     max_concurrency: int = 1,
     batch_size: int | None = None,
+    width: int | None = None,
     first: int = 0,
 ) -> Plan:
     """Plan the requests for already validated `texts` under `spec`'s limits.
 
-    `first` is the index of `texts[0]` in the caller's input, for error messages; the plan's
-    own indices start at 0.
+    `width` is the length of the vectors asked for (`dimensions`; None: the model's), which
+    bounds the texts of an automatic request. `first` is the index of `texts[0]` in the
+    caller's input, for error messages; the plan's own indices start at 0.
 
     A text over the model's limits (its context, or the schema's one-string length) is handled
     per `long_text`. A text within them but over the schema's list-item length (Voyage: 800
@@ -260,7 +266,8 @@ def plan_requests(
         piece_tokens.extend(part_tokens)
         piece_owner.extend([index] * len(parts))
 
-    batches = _batches(pieces, piece_tokens, spec, max_concurrency, batch_size)
+    limit = batch_limit(spec, batch_size, width)
+    batches = _batches(pieces, piece_tokens, spec, max_concurrency, batch_size is None, limit)
     return Plan(pieces, piece_tokens, piece_owner, batches, spans, copies)
 
 
@@ -304,9 +311,13 @@ def _parts(
     return [text]
 
 
-def batch_limit(spec: ModelSpec, batch_size: int | None) -> int:
-    """The most inputs one request may carry: the model's limit, lowered by the user's."""
-    return spec.max_inputs if batch_size is None else max(1, min(batch_size, spec.max_inputs))
+def batch_limit(spec: ModelSpec, batch_size: int | None, width: int | None = None) -> int:
+    """The most inputs one request may carry: the model's limit, lowered by the user's batch
+    size, or without one by the floats its answer may hold (`MAX_AUTO_ANSWER_FLOATS`)."""
+    if batch_size is not None:
+        return max(1, min(batch_size, spec.max_inputs))
+    floats = MAX_AUTO_ANSWER_FLOATS // (width or spec.dimensions or ASSUMED_WIDTH)
+    return min(spec.max_inputs, max(MIN_AUTO_BATCH, floats))
 
 
 def _batches(
@@ -314,19 +325,19 @@ def _batches(
     piece_tokens: list[int],
     spec: ModelSpec,
     max_concurrency: int,
-    batch_size: int | None,
+    planned: bool,
+    limit: int,
 ) -> list[list[int]]:
     """Group pieces into requests, in order, within the limits; a lone piece in its own.
 
-    With `batch_size`, requests of that many pieces (texts per request, as the OpenAI classes
-    count). Without, `_even_rounds`.
+    With a batch size (not `planned`), requests of `limit` pieces (texts per request, as the
+    OpenAI classes count). Without, `_even_rounds`.
     """
     alone: list[int] = []
     listed: list[int] = []
     for index, piece in enumerate(pieces):
         (alone if sends_alone(piece, spec) else listed).append(index)
-    limit = batch_limit(spec, batch_size)
-    if batch_size is None:
+    if planned:
         batches = _even_rounds(listed, piece_tokens, spec, limit, max_concurrency, len(alone))
     else:
         batches = _greedy(listed, piece_tokens, limit, spec.max_tokens_per_request)
@@ -365,9 +376,10 @@ def _even_rounds(
 
     Requests go out in rounds of `slots`; each round costs the server's fixed cost once, and a
     round lasts as long as its longest request. So: whole rounds (the lone requests, sent apart,
-    count in the last one), as few as the limits allow, of requests of equal cost in estimated
-    tokens, cut in order. A call too small to give every slot `MIN_AUTO_BATCH` pieces goes in
-    one round of fewer requests of at least that many.
+    count in the last one), as few as the limits allow (`limit` pieces, the model's token
+    budget), of requests of equal cost in estimated tokens, cut in order. A call too small to
+    give every slot `MIN_AUTO_BATCH` pieces goes in one round of fewer requests of at least
+    that many.
     """
     count = len(listed)
     if not count:

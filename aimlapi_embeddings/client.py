@@ -18,8 +18,8 @@ from . import _arguments, _network
 from ._assembly import Output, rows_for
 from ._batching import (
     DEFAULT_OVER_ITEM_LIMIT,
-    MAX_AUTO_BATCH,
     MIN_AUTO_BATCH,
+    STREAM_TEXTS_PER_SLOT,
     LongText,
     OverItemLimit,
     plan_requests,
@@ -538,7 +538,7 @@ class EmbeddingsClient:
     def _chunk_size(self, chunk_size: int | None) -> int:
         # By default a stream's window fills every concurrent request with a batch of the
         # largest automatic size.
-        return _arguments.chunk_size(chunk_size) or self.max_concurrency * MAX_AUTO_BATCH
+        return _arguments.chunk_size(chunk_size) or self.max_concurrency * STREAM_TEXTS_PER_SLOT
 
     def _prepare(
         self,
@@ -574,6 +574,7 @@ class EmbeddingsClient:
             over_item_limit=over_item_limit,
             max_concurrency=self.max_concurrency,
             batch_size=batch_size,
+            width=dimensions,
         )
         # The registry's canonical id: the one the model's published schema names
         # (an alias such as "openai/text-embedding-3-small" is not in its `model` enum).

@@ -29,9 +29,10 @@ from _worker import Meter, announce_timed_call
 from _workloads import MODEL, WARM_UP_TEXT, digest_float32, row_digest
 
 from aimlapi_embeddings import EmbeddingChunk, EmbeddingsClient
-from aimlapi_embeddings._batching import MAX_AUTO_BATCH
 
 SAMPLE_EVERY = 97
+# Texts per request of the raw floor unless a case names its own.
+RAW_BATCH = 512
 
 
 def chunk_checksum(chunk: EmbeddingChunk[Any]) -> float:
@@ -61,7 +62,7 @@ def post_batches(
     texts: list[str],
     concurrency: int,
     handle: Callable[[int, httpx.Response], None],
-    size: int = MAX_AUTO_BATCH,
+    size: int = RAW_BATCH,
 ) -> None:
     """What a hand-written parallel httpx client does: fixed batches of `size` texts, one
     request each, `concurrency` threads; `handle(start, response)` for each answer."""
@@ -108,7 +109,7 @@ def run(request: dict[str, Any]) -> dict[str, Any]:
     concurrency = request["max_concurrency"]
     base_url, api_key = request["base_url"], request["api_key"]
     texts_of_corpus = corpus(request["corpus_size"], SCENARIOS[case.scenario].corpus)
-    size = case.batch_size or MAX_AUTO_BATCH  # the raw floor's
+    size = case.batch_size or RAW_BATCH  # the raw floor's
     sized = {"batch_size": case.batch_size}
     streamed = case.path.startswith("stream")
     # A stream reads a generator; every other path takes a list, made before the timed call.

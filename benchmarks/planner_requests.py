@@ -6,6 +6,8 @@ Pure planning, no server: how many requests `embed()` sends for a call of N dist
 (60-90 characters each) with the batch size unset, at max_concurrency 8 (the default) and 4,
 and how many rounds of concurrent requests that is. "Old" is the planner before issue 18:
 batches of ceil(N / max_concurrency) texts, at least 32 and at most 512, filled in order.
+"New": whole rounds of requests of equal cost, as few as the model's limits and the cap on the
+floats an answer holds (1,024 vectors of 1,536) allow. Timings: `planner.py`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import random
 from pathlib import Path
 
 from aimlapi_embeddings import get_model_spec
-from aimlapi_embeddings._batching import plan_requests
+from aimlapi_embeddings._batching import batch_limit, plan_requests
 
 SIZES = (10, 100, 200, 1_000, 2_000, 5_000, 10_000, 20_000, 50_000, 100_000)
 MODELS = ("text-embedding-3-small", "voyage-2", "alibaba/qwen-text-embedding-v3")
@@ -45,7 +47,8 @@ def main() -> None:
         for model in MODELS:
             spec = get_model_spec(model)
             lines += [
-                f"## {model}, max_concurrency={slots} (model limit {spec.max_inputs} inputs)",
+                f"## {model}, max_concurrency={slots} (at most {batch_limit(spec, None)} texts a "
+                f"request: the model's {spec.max_inputs} inputs and the cap on an answer's floats)",
                 "",
                 "| texts | old | new |",
                 "|---:|---:|---:|",

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 from aimlapi_embeddings import InputTooLongError, ModelSpec, get_model_spec
 from aimlapi_embeddings._batching import (
     EMPTY_TEXT_STAND_IN,
+    MAX_AUTO_ANSWER_FLOATS,
     MIN_AUTO_BATCH,
     Plan,
     batch_limit,
@@ -475,13 +476,18 @@ def test_automatic_plans_fill_whole_rounds_and_use_no_more_than_the_slots_requir
     plan = plan_requests(texts, spec, max_concurrency=slots)
     pieces = len(plan.pieces)
     assert sorted(p for batch in plan.batches for p in batch) == list(range(pieces))
+    # The model's limits, and the automatic cap on the floats an answer may hold.
+    limit = min(spec.max_inputs, max(MIN_AUTO_BATCH, MAX_AUTO_ANSWER_FLOATS // spec.dimensions))
     for batch in plan.batches:
         assert batch == sorted(batch)
-        assert len(batch) <= spec.max_inputs
+        assert len(batch) <= limit
+        assert len(batch) * spec.dimensions <= max(
+            MAX_AUTO_ANSWER_FLOATS, MIN_AUTO_BATCH * spec.dimensions
+        )
         assert sum(plan.piece_tokens[p] for p in batch) <= spec.max_tokens_per_request
     lone = [p for p in range(pieces) if sends_alone(plan.pieces[p], spec)]
     listed = [plan.piece_tokens[p] for p in range(pieces) if not sends_alone(plan.pieces[p], spec)]
-    fewest = fewest_in_order(listed, spec.max_inputs, spec.max_tokens_per_request)
+    fewest = fewest_in_order(listed, limit, spec.max_tokens_per_request)
     requests = len(plan.batches)
     allowed_rounds = max(1, math.ceil((fewest + len(lone)) / slots))
     assert math.ceil(requests / slots) <= allowed_rounds, (

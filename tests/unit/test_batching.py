@@ -80,11 +80,18 @@ def test_auto_batches_spread_over_concurrency_but_not_below_a_floor() -> None:
     assert max(costs) - min(costs) <= 2 * max(plan.piece_tokens), "equal cost in tokens"
     plan = plan_requests(distinct(100), SMALL, max_concurrency=8)
     assert all(len(batch) >= MIN_AUTO_BATCH for batch in plan.batches[:-1])
+    # Whole rounds, as few as the answers' cap allows: 1,024 vectors of 1,536 floats each.
     plan = plan_requests(distinct(20_000), SMALL, max_concurrency=8)
-    assert len(plan.batches) == 16, "two whole rounds: 2,048 inputs per request at most"
+    assert len(plan.batches) == 24, "three whole rounds of 834"
     plan = plan_requests(distinct(100_000), SMALL, max_concurrency=8)
-    assert len(plan.batches) == 56, "seven whole rounds"
-    assert max(len(batch) for batch in plan.batches) <= SMALL.max_inputs
+    assert len(plan.batches) == 104, "thirteen whole rounds"
+    assert max(len(batch) for batch in plan.batches) <= 1024
+    # The cap is in floats: narrower vectors, larger requests (up to the model's 2,048 inputs).
+    plan = plan_requests(distinct(20_000), SMALL, max_concurrency=8, width=256)
+    assert len(plan.batches) == 16, "two whole rounds: 2,048 inputs per request at most"
+    large = get_model_spec("text-embedding-3-large")
+    plan = plan_requests(distinct(20_000), large, max_concurrency=8)
+    assert len(plan.batches) == 40, "3,072 wide: 512 texts a request at most, five rounds"
     plan = plan_requests(distinct(100_000), SMALL, max_concurrency=8, batch_size=2048)
     assert max(len(batch) for batch in plan.batches) == 2048, "an explicit size is obeyed"
 

@@ -31,7 +31,7 @@ from aimlapi_embeddings import (
     _transport,
     get_model_spec,
 )
-from aimlapi_embeddings._batching import EMPTY_TEXT_STAND_IN
+from aimlapi_embeddings._batching import EMPTY_TEXT_STAND_IN, estimate_tokens
 
 from .conftest import Embed
 
@@ -158,9 +158,13 @@ def test_model_limits_bound_every_request(embed: Embed) -> None:
 
 def test_large_calls_keep_every_concurrent_request_busy(embed: Embed) -> None:
     api = FakeAPI()
-    embed(api.client(max_concurrency=8), texts_of(4000))
-    assert len(api.requests) == 8
-    assert {len(body["input"]) for body in api.requests} == {500}
+    texts = texts_of(4000)
+    embed(api.client(max_concurrency=8), texts)
+    assert len(api.requests) == 8, "one request per slot"
+    assert sorted(text for body in api.requests for text in body["input"]) == sorted(texts)
+    # Of equal cost in estimated tokens, to within one text: no slot is left to finish alone.
+    costs = [sum(map(estimate_tokens, body["input"])) for body in api.requests]
+    assert max(costs) - min(costs) <= max(map(estimate_tokens, texts))
 
 
 def test_requests_run_in_parallel_up_to_max_concurrency(embed: Embed) -> None:
