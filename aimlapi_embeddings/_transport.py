@@ -580,6 +580,10 @@ def drive_sync(
                 if stop.wait(held) if held > 0 else stop.is_set():
                     raise _Stopped
                 outcome = exchange_sync(client, step, stop)
+                if stop.is_set() and not isinstance(outcome, Answer):
+                    # Cut short because the call failed elsewhere: that failure is the one to
+                    # raise, not this connection error, which may be collected first.
+                    raise _Stopped
                 slot.rate_limited = _rate_limited(outcome)
                 answer = driven.decide(outcome, stop)
         except (Stopped, _Stopped):
