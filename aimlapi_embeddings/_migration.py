@@ -213,11 +213,31 @@ LLAMA_INDEX = Peer(
 PEERS = {"langchain": LANGCHAIN, "llama-index": LLAMA_INDEX}
 
 
-def translate(peer: Peer, arguments: Mapping[str, Any]) -> dict[str, Any]:
+def names_of_fields(fields: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    """Each name a pydantic model's fields accept (name, alias, validation aliases), mapped to
+    all the names of its field: `api_key` and `aimlapi_api_key` are one argument."""
+    names_of: dict[str, frozenset[str]] = {}
+    for name, info in fields.items():
+        names = {name}
+        if isinstance(info.alias, str):
+            names.add(info.alias)
+        choices = getattr(info.validation_alias, "choices", [info.validation_alias])
+        names.update(choice for choice in choices if isinstance(choice, str))
+        for each in names:
+            names_of[each] = frozenset(names)
+    return names_of
+
+
+def translate(
+    peer: Peer,
+    arguments: Mapping[str, Any],
+    names_of: Mapping[str, frozenset[str]] | None = None,
+) -> dict[str, Any]:
     """`arguments` with the peer's names mapped to ours and the ignored ones dropped.
 
     Warns once, naming every ignored argument and why; raises `TypeError` for a refused one and
-    `ValueError` when a peer name and ours both give one argument different values.
+    `ValueError` when a peer name and one of ours (any name of the same field, `names_of`) both
+    give one argument different values; the same value twice is kept under our name.
     """
     translated = dict(arguments)
     ignored: list[PeerArgument] = []
@@ -238,10 +258,15 @@ def translate(peer: Peer, arguments: Mapping[str, Any]) -> dict[str, Any]:
             ignored.append(row)
             continue
         target = row.target()
-        if target in translated and translated[target] != value:
-            msg = f"{name}= and {target}= give two values for one argument: pass {target}= only"
-            raise ValueError(msg)
-        translated[target] = value
+        ours = sorted(
+            given for given in (names_of or {}).get(target, {target}) if given in translated
+        )
+        for given in ours:
+            if translated[given] != value:
+                msg = f"{name}= and {given}= give two values for one argument: pass {given}= only"
+                raise ValueError(msg)
+        if not ours:
+            translated[target] = value
     if ignored:
         names_by_reason: dict[str, list[str]] = {}
         for row in ignored:

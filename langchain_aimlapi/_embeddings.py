@@ -38,7 +38,7 @@ from aimlapi_embeddings import (
 )
 from aimlapi_embeddings._batching import DEFAULT_OVER_ITEM_LIMIT
 from aimlapi_embeddings._extras import missing_extra
-from aimlapi_embeddings._migration import LANGCHAIN, translate
+from aimlapi_embeddings._migration import LANGCHAIN, names_of_fields, translate
 from aimlapi_embeddings.client import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RETRIES,
@@ -286,7 +286,9 @@ class AimlapiEmbeddings(Serializable, Embeddings):
     def _from_openai_arguments(cls, values: Any) -> Any:
         # OpenAIEmbeddings' argument names: mapped, ignored with one warning, or refused with
         # what to use instead (aimlapi_embeddings._migration holds the table).
-        return translate(LANGCHAIN, values) if isinstance(values, dict) else values
+        if not isinstance(values, dict):
+            return values
+        return translate(LANGCHAIN, values, names_of_fields(cls.model_fields))
 
     # Each argument goes through the core's own check (aimlapi_embeddings._arguments), so a bad
     # value is the same error here as in EmbeddingsClient: no bool for an int, no "8" for 8.

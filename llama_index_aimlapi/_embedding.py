@@ -37,7 +37,7 @@ from aimlapi_embeddings import (
     validate_texts,
 )
 from aimlapi_embeddings._batching import DEFAULT_OVER_ITEM_LIMIT
-from aimlapi_embeddings._migration import LLAMA_INDEX, translate
+from aimlapi_embeddings._migration import LLAMA_INDEX, names_of_fields, translate
 from aimlapi_embeddings.client import (
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_MAX_RETRIES,
@@ -282,7 +282,9 @@ class AimlapiEmbedding(BaseEmbedding):
     def _from_openai_arguments(cls, values: Any) -> Any:
         # OpenAIEmbedding's argument names: mapped, ignored with one warning, or refused with
         # what to use instead (aimlapi_embeddings._migration holds the table).
-        return translate(LLAMA_INDEX, values) if isinstance(values, dict) else values
+        if not isinstance(values, dict):
+            return values
+        return translate(LLAMA_INDEX, values, names_of_fields(cls.model_fields))
 
     def __setattr__(self, name: str, value: Any) -> None:
         field = type(self).model_fields.get(name)

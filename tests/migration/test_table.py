@@ -188,6 +188,28 @@ def test_a_peer_name_and_ours_with_different_values_is_an_error() -> None:
 
 
 @pytest.mark.parametrize(
+    ("peer_name", "our_name", "value", "other"),
+    [
+        ("openai_api_key", "aimlapi_api_key", KEY, KEY + "-other"),
+        ("openai_api_base", "aimlapi_api_base", BASE_URL, BASE_URL + "/other"),
+    ],
+)
+def test_a_peer_name_and_any_of_our_names_for_the_field_are_one_argument(
+    peer_name: str, our_name: str, value: str, other: str
+) -> None:
+    """Our field's other name (aimlapi_api_key for api_key) counts as ours: the same value twice
+    is taken, two values are refused by name, never pydantic's "Extra inputs"."""
+    options = {"api_key": KEY, "base_url": BASE_URL}
+    options.pop("api_key" if "key" in our_name else "base_url")
+    same = AimlapiEmbeddings(**options, **{peer_name: value, our_name: value})
+    client = same._client
+    assert client.base_url == BASE_URL
+    with pytest.raises(ValueError, match=f"{peer_name}= and {our_name}= give two values") as info:
+        AimlapiEmbeddings(**options, **{peer_name: value, our_name: other})
+    assert KEY not in str(info.value)
+
+
+@pytest.mark.parametrize(
     ("typed", "nearest"),
     [
         ("text-embeding-3-small", "text-embedding-3-small"),
