@@ -232,6 +232,12 @@ class AimlapiEmbeddings(Serializable, Embeddings):
         for name in _KEY_NAMES:
             if isinstance(kwargs.get(name), str):
                 kwargs[name] = SecretStr(kwargs[name])
+            elif callable(kwargs.get(name)):
+                # OpenAIEmbeddings takes a function that returns the key; the key is read once.
+                msg = (
+                    f"{name}= takes the key itself, not a function that returns it: pass {name}=f()"
+                )
+                raise TypeError(msg)
         super().__init__(**kwargs)
 
     # -- LangChain serialization -----------------------------------------------------------------

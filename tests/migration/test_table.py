@@ -269,3 +269,12 @@ def test_an_unknown_model_set_later_warns_at_the_callers_line() -> None:
     with pytest.warns(UnknownModelWarning) as caught, pytest.raises(APIConnectionError):
         embedding.get_query_embedding("hello")
     assert caught[0].filename == __file__  # not LlamaIndex's instrumentation wrapper
+
+
+def test_a_key_provider_function_is_refused_by_name() -> None:
+    """OpenAIEmbeddings(api_key=callable): a TypeError that says what to pass, not pydantic's
+    "Input should be a valid string"."""
+    with pytest.raises(
+        TypeError, match=r"openai_api_key= takes the key itself.*openai_api_key=f\(\)"
+    ):
+        AimlapiEmbeddings(openai_api_key=lambda: KEY, base_url=BASE_URL)
