@@ -10,10 +10,13 @@ extra covers; an import of the other framework's adapter and every example of an
 each of which must fail naming the extra to install; and, after the install command the
 notebook itself names, the README's command for the framework's notebook, which must keep its
 outputs, and `jupyter lab --version`. Then `[ray]` alone: its README blocks and the README's
-commands for examples/ray_embed.py, which write only into the folder they name. Last, `make demo`
+commands for examples/ray_embed.py, which write only into the folder they name. And `make demo`
 in an environment of its own must install the core alone and run.
 
-    make install-check     # or python3 tests/install_check.py; about 3 minutes, pip cache warm
+The environments are independent and most of their time is pip's, so they are checked at once,
+each in a thread; each one's lines are printed together, in the order above.
+
+    make install-check     # or python3 tests/install_check.py
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import time
 import traceback
 import venv
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 
 from readme_blocks import (
@@ -108,9 +113,13 @@ def extras_named(text: str) -> set[str]:
 
 
 class Report:
+    """One environment's checks; its lines are printed once it is done (environments are checked
+    at once, and their lines would interleave)."""
+
     def __init__(self) -> None:
         self.passed = 0
         self.failed: list[str] = []
+        self.lines: list[str] = []
 
     def check(self, name: str, step: Callable[[], object]) -> bool:
         started = time.monotonic()
@@ -118,14 +127,14 @@ class Report:
             step()
         except CheckFailed as exc:
             self.failed.append(name)
-            print(f"FAIL  {name}\n    {exc}", flush=True)
+            self.lines.append(f"FAIL  {name}\n    {exc}")
             return False
         except Exception:
             self.failed.append(name)
-            print(f"FAIL  {name}\n{traceback.format_exc()}", flush=True)
+            self.lines.append(f"FAIL  {name}\n{traceback.format_exc()}")
             return False
         self.passed += 1
-        print(f"ok    {name} ({time.monotonic() - started:.0f} s)", flush=True)
+        self.lines.append(f"ok    {name} ({time.monotonic() - started:.0f} s)")
         return True
 
 
@@ -331,19 +340,35 @@ def check_demo(scratch: Path, report: Report) -> None:
 
 
 def main() -> int:
-    report = Report()
+    environments: list[Callable[[Path, Report], None]] = [
+        *(partial(check_framework, extra) for extra in FRAMEWORKS),
+        check_ray,
+        check_demo,
+    ]
+    reports = [Report() for _ in environments]
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="aimlapi-install-check-") as directory:
+    with (
+        tempfile.TemporaryDirectory(prefix="aimlapi-install-check-") as directory,
+        ThreadPoolExecutor(max_workers=len(environments)) as pool,
+    ):
         scratch = Path(directory)
-        for extra in FRAMEWORKS:
-            check_framework(extra, scratch, report)
-        check_ray(scratch, report)
-        check_demo(scratch, report)
+        running = [
+            pool.submit(check, scratch, report)
+            for check, report in zip(environments, reports, strict=True)
+        ]
+        for future, report in zip(running, reports, strict=True):
+            future.exception()  # waits for this environment: its lines, then the next one's
+            if report.lines:
+                print("\n".join(report.lines), flush=True)
+        for future in running:
+            future.result()  # an error outside the checks stops the run, as it did in sequence
+    failed = [name for report in reports for name in report.failed]
+    passed = sum(report.passed for report in reports)
     print(f"\ninstall check, {time.monotonic() - started:.0f} s")
-    if report.failed:
-        print("failed:\n  " + "\n  ".join(report.failed))
-    print(f"{report.passed} passed, {len(report.failed)} failed")
-    return 1 if report.failed or not report.passed else 0
+    if failed:
+        print("failed:\n  " + "\n  ".join(failed))
+    print(f"{passed} passed, {len(failed)} failed")
+    return 1 if failed or not passed else 0
 
 
 if __name__ == "__main__":
