@@ -16,7 +16,21 @@ from aimlapi_embeddings import _transport, models
 LIVE_API_KEY = os.environ.get("AIMLAPI_API_KEY", "").strip()
 
 
+# The slowest files (Ray clusters in subprocesses, every model's 2,000-document contract):
+# collected first, so that with pytest-xdist (--dist loadfile) they start first and do not run
+# alone at the end while the other workers sit idle.
+SLOWEST_FIRST = ("tests/ray_data/", "tests/contract/test_every_active_model.py")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    def slow_rank(item: pytest.Item) -> int:
+        path = item.nodeid
+        return next(
+            (rank for rank, start in enumerate(SLOWEST_FIRST) if path.startswith(start)),
+            len(SLOWEST_FIRST),
+        )
+
+    items.sort(key=slow_rank)  # stable: the order within each group is kept
     if LIVE_API_KEY:
         return
     skip_live = pytest.mark.skip(reason="needs AIMLAPI_API_KEY")
