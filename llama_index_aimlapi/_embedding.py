@@ -329,6 +329,10 @@ class AimlapiEmbedding(BaseEmbedding):
             return super().model_copy(deep=deep)
         fields = {name: getattr(self, name) for name in type(self).model_fields}
         fields["embed_batch_size"] = self._batch_size
+        names_of = names_of_fields(type(self).model_fields)
+        for name in update:  # a field updated under its alias (api_base) replaces its value
+            for other in names_of.get(name, frozenset()) - {name}:
+                fields.pop(other, None)
         try:
             return type(self)(
                 **{**fields, **update},

@@ -104,6 +104,16 @@ def test_llama_index_model_copy_keeps_settings_and_the_planned_batch_size(api: E
     assert len(copy.get_query_embedding("hello")) == 64
 
 
+@pytest.mark.parametrize("name", ["api_base", "base_url"])
+def test_llama_index_model_copy_takes_a_field_under_either_name(api: Emulator, name: str) -> None:
+    """api_base is base_url's alias: a copy updated under it takes the new value (it said
+    "pass base_url= or api_base=, not both", the old value still in the fields)."""
+    original = AimlapiEmbedding(api_key=NEW_KEY, api_base="https://elsewhere.example/v1")
+    copy = original.model_copy(update={name: api.base_url})
+    assert copy.base_url == api.base_url
+    assert len(copy.get_query_embedding("hello")) == 1536
+
+
 def test_llama_index_key_from_dict_is_a_secret(api: Emulator) -> None:
     saved = AimlapiEmbedding(api_key=NEW_KEY, api_base=api.base_url).to_dict()
     restored = AimlapiEmbedding.from_dict({**saved, "api_key": NEW_KEY})
