@@ -453,13 +453,9 @@ def combine(vectors: Sequence[Sequence[float]], weights: Sequence[float]) -> lis
     for vector, weight in zip(vectors, weights, strict=True):
         for position, value in enumerate(vector):
             total[position] += weight * value
+    # Every value is within float32 (answers beyond it are refused), so neither these sums nor
+    # their squares can overflow a float64.
     norm = math.sqrt(math.fsum(value * value for value in total))
-    if not math.isfinite(norm):
-        # Finite values near the float maximum overflowed on the way: scale them down first.
-        largest = max(abs(value) for vector in vectors for value in vector)
-        if 1.0 < largest < math.inf:
-            scaled = [[value / largest for value in vector] for vector in vectors]
-            return combine(scaled, weights)
     if norm == 0.0:
         return total
     return [value / norm for value in total]
