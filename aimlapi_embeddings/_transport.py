@@ -15,6 +15,7 @@ import asyncio
 import email.utils
 import json
 import logging
+import os
 import random
 import re
 import threading
@@ -692,6 +693,7 @@ def run_sync(
     stop = threading.Event()
     _runs.add(stop)
     call = SyncCall()
+    owner = os.getpid()
     flows = FLOWS_PER_SLOT * max_concurrency
     pool = ThreadPoolExecutor(max_workers=flows, thread_name_prefix="aimlapi-embed")
     running: dict[Future[T], K] = {}
@@ -703,6 +705,8 @@ def run_sync(
     try:
         start()
         while running:
+            if os.getpid() != owner:
+                raise _forked(owner)
             # Only while it waits here does the caller block its event loop, if it runs one:
             # between a stream's chunks that loop runs, and its tasks end their requests.
             with gate.blocking(call):
@@ -722,9 +726,19 @@ def run_sync(
         # at once (Ctrl-C included), and the unstarted ones are cancelled. The same when the
         # caller stops reading (GeneratorExit).
         stop.set()
-        pool.shutdown(wait=False, cancel_futures=True)
+        if os.getpid() == owner:  # in a forked child the pool's threads and locks are not ours
+            pool.shutdown(wait=False, cancel_futures=True)
         raise
     pool.shutdown()
+
+
+def _forked(owner: int) -> APIConnectionError:
+    # A sync stream read on in a forked child: its requests run in threads of the parent, which
+    # do not exist here, so waiting for them would wait for ever.
+    return APIConnectionError(
+        f"this stream was started in process {owner} and read on after a fork: its requests run "
+        "in that process; start the stream again in this one (resume_from says where)"
+    )
 
 
 async def run_async(

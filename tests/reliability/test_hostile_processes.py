@@ -249,6 +249,32 @@ def test_llama_index_asyncio_run_in_a_running_loop_leaves_no_connection_open() -
         assert closed, f"{still_open} connection(s) left open by {len(vectors)} throwaway loops"
 
 
+def test_a_sync_stream_read_on_in_a_forked_child_raises_at_once() -> None:
+    """A stream started in the parent and read on after a fork: its requests run in threads of
+    the parent, which do not exist in the child. The child gets an AimlapiError at once (it
+    waited for ever), and the parent's stream goes on."""
+    release = threading.Event()
+
+    def first_answered_then_held(request: Request, connection: Connection) -> None:
+        if request.texts != ["text 0", "text 1"]:
+            connection.hold(release)
+        answer_embeddings(request, connection)
+
+    texts = [f"text {i}" for i in range(8)]
+    with HostileServer(first_answered_then_held) as server:
+        client = client_for(server, max_concurrency=2, max_retries=0)
+        stream = client.embed_stream(iter(texts), chunk_size=2, model=MODEL, dimensions=DIMS)
+        first = next(stream)
+        outcome = in_a_forked_child(lambda: next(stream).start)
+        release.set()
+        rest = list(stream)
+        client.close()
+    assert outcome[0] == "error", outcome
+    assert "APIConnectionError: this stream was started in process" in str(outcome[1])
+    assert [chunk.start for chunk in [first, *rest]] == [0, 2, 4, 6]
+    assert [v for chunk in [first, *rest] for v in chunk.vectors] == right(texts)
+
+
 def test_max_concurrency_bounds_the_whole_client_across_event_loops_and_threads() -> None:
     """max_concurrency=2: four event loops in four threads, two sync threads and two sync calls
     that block the event loop they are made on (as in a notebook cell), together."""
