@@ -262,20 +262,29 @@ class EmbeddingsClient:
         self._gate = Gate(self.max_concurrency, patience)
         self._throttle = Throttle()
         # The pools' factories hold what a pool is built from, not the client: a client that
-        # nothing else references is then freed at once, and its __del__ closes the sync pool
-        # before the collector reaches the sockets (which would warn of them, unclosed).
+        # nothing else references is then freed at once.
         options = self._client_options()
         self._pools = Pools(
             functools.partial(_new_sync_client, self._transport, options),
             functools.partial(httpx.AsyncClient, transport=self._async_transport, **options),
         )
+        # The sync pool closes with the client, so its sockets are not left to the collector,
+        # which would warn of them, unclosed. A finalizer, not __del__: it holds the pools, so
+        # when the client dies in a reference cycle they are not part of the garbage, and the
+        # collector calls it before it finalizes anything in the cycle (a __del__ ran in any
+        # order with the sockets'). Async pools close with their event loop (see _pools).
+        previous = self.__dict__.get("_closer")
+        if previous is not None:
+            previous.detach()  # a forked child's inherited pools are never touched
+        self._closer = weakref.finalize(self, Pools.close, self._pools)
+        self._closer.atexit = False
         _clients.add(self)
 
     # -- pickling and copying: configuration travels, pools and locks are rebuilt ----------------
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for name in ("_gate", "_throttle", "_pools"):
+        for name in ("_gate", "_throttle", "_pools", "_closer"):
             del state[name]
         return state
 
@@ -324,13 +333,6 @@ class EmbeddingsClient:
         in flight in other tasks finish first, on the pool they started with.
         """
         await self._pools.aclose()
-
-    def __del__(self) -> None:
-        # Close the sync pool with the client, so its sockets are not left to the collector.
-        # Async pools close with their event loop (see _pools).
-        pools = self.__dict__.get("_pools")
-        if pools is not None:
-            pools.close()
 
     def __enter__(self) -> EmbeddingsClient:
         return self

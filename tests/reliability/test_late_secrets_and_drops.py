@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import gc
 import json
+import subprocess
+import sys
 import traceback
 import warnings
 from collections.abc import Callable, Iterator
@@ -160,6 +162,51 @@ def test_an_object_dropped_without_close_closes_its_sockets(api: Emulator, kind:
 
     gc.collect()
     assert unclosed_socket_warnings(make_and_use) == []
+
+
+_DROPPED_IN_A_CYCLE = """
+import asyncio, gc, sys
+url, key, kind = sys.argv[1:4]
+class Holder:
+    pass
+holder = Holder()
+holder.me = holder
+if kind == "core":
+    from aimlapi_embeddings import EmbeddingsClient
+    holder.client = EmbeddingsClient(api_key=key, base_url=url)
+    holder.client.embed(["a"])
+elif kind == "langchain":
+    from langchain_aimlapi import AimlapiEmbeddings
+    holder.client = AimlapiEmbeddings(api_key=key, base_url=url)
+    holder.client.embed_documents(["a"])
+else:
+    from llama_index_aimlapi import AimlapiEmbedding
+    holder.client = AimlapiEmbedding(api_key=key, api_base=url)
+    holder.client.get_text_embedding("a")
+del holder
+gc.collect()
+print("collected")
+"""
+
+
+@pytest.mark.parametrize("kind", ["core", "langchain", "llama-index"])
+def test_an_object_dropped_in_a_reference_cycle_closes_its_sockets_first(
+    api: Emulator, kind: str
+) -> None:
+    """A user object that refers to itself holds the client: the cyclic collector frees both,
+    and finalizes what it frees in no set order, so a __del__ of the client could run after
+    the sockets' own finalizers had warned. In a fresh process (the collector's order depends
+    on what was imported: asyncio here), with ResourceWarning an error."""
+    strict = ["-X", "dev", "-W", "error::ResourceWarning"]
+    child = subprocess.run(
+        [sys.executable, *strict, "-c", _DROPPED_IN_A_CYCLE, api.base_url, NEW_KEY, kind],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert child.stdout.strip() == "collected", child.stderr[-1000:]
+    assert "ResourceWarning" not in child.stderr, child.stderr[-1000:]
 
 
 @pytest.mark.parametrize("key", ["r", "sk", "emu-key"])
