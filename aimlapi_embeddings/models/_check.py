@@ -16,6 +16,8 @@ from typing import Any
 import httpx
 
 from .. import _network
+from .._body import ACCEPT_ENCODING, BodyReader
+from .._errors import ResponseError
 from .._schema import field_violations, load_schema, schema_rules
 from . import MODELS, ModelSpec, get_model_spec
 
@@ -163,15 +165,32 @@ def _registry_spec(entry: Mapping[str, Any]) -> ModelSpec | None:
 
 
 def _fetch_json(http: httpx.Client, url: str, most_bytes: int) -> Any:
-    """GET `url` as JSON, within `FETCH_SECONDS` as a whole and `most_bytes` once decoded."""
-    body = bytearray()
-    with _network.attempt(FETCH_SECONDS, None), http.stream("GET", url) as response:
+    """GET `url` as JSON, within `FETCH_SECONDS` as a whole and `most_bytes` once decoded.
+
+    Read as the embeddings' answers are (`BodyReader`): gzip or deflate only, inflated under
+    the cap, so a compressed bomb is refused without being inflated (httpx's own decoders
+    inflate a whole chunk at once, and would take zstd or brotli too).
+    """
+    headers = {"Accept-Encoding": ACCEPT_ENCODING}
+    with (
+        _network.attempt(FETCH_SECONDS, None),
+        http.stream("GET", url, headers=headers) as response,
+    ):
         response.raise_for_status()
-        for chunk in response.iter_bytes():
-            body += chunk
-            if len(body) > most_bytes:
-                msg = f"{url} sent more than {most_bytes} bytes"
-                raise CatalogueError(msg)
+        try:
+            if response.is_stream_consumed:  # built in memory (httpx.MockTransport): decoded
+                reader = BodyReader(200, None, most_bytes)
+                reader.feed(response.content)
+            else:
+                encoding = response.headers.get("content-encoding")
+                length = response.headers.get("content-length")
+                reader = BodyReader(200, encoding, most_bytes, length)
+                for chunk in response.iter_raw():
+                    if not reader.feed(chunk):
+                        break
+            body = reader.body()
+        except ResponseError as exc:
+            raise CatalogueError(f"{url}: {exc}") from None
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 import re
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -266,6 +268,41 @@ def test_an_endless_catalogue_is_cut_at_its_size_cap(monkeypatch: pytest.MonkeyP
 
     with HostileServer(endless) as server, pytest.raises(CatalogueError, match="more than"):
         check_catalogue(server.base_url)
+
+
+def _compressed_catalogue(encoding: str, body: bytes) -> HostileServer:
+    def handler(request: Request, connection: Connection) -> None:
+        head = f"HTTP/1.1 200 OK\r\ncontent-encoding: {encoding}\r\n"
+        connection.send(f"{head}content-length: {len(body)}\r\n\r\n".encode())
+        connection.send(body)
+
+    return HostileServer(handler)
+
+
+def test_a_gzip_bomb_catalogue_is_refused_without_being_inflated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """64 MB of spaces in 64 KB of gzip: refused at the 1 MB cap, never inflated whole."""
+    monkeypatch.setattr(_check, "MOST_CATALOGUE_BYTES", 1 << 20)
+    bomb = gzip.compress(b" " * (64 << 20), mtime=0)
+    tracemalloc.start()
+    try:
+        refused = pytest.raises(CatalogueError, match="more than")
+        with _compressed_catalogue("gzip", bomb) as server, refused:
+            check_catalogue(server.base_url)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"{peak / 2**20:.0f} MiB allocated to refuse a 1 MB cap"
+
+
+def test_a_catalogue_in_an_encoding_not_asked_for_is_refused() -> None:
+    """zstd (which httpx would inflate, whole chunks at once): only gzip and deflate are asked
+    for, and an answer in another encoding is one line, exit 2, not a bomb inflated."""
+    with _compressed_catalogue("zstd", b"\x28\xb5\x2f\xfd" + b"\0" * 64) as server:
+        with pytest.raises(CatalogueError, match="'zstd', an encoding the client did not ask"):
+            check_catalogue(server.base_url)
+        assert server.requests[0].headers.get("accept-encoding") == "gzip, deflate"
 
 
 def test_a_dripping_catalogue_is_bounded_as_a_whole(monkeypatch: pytest.MonkeyPatch) -> None:
