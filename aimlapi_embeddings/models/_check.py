@@ -36,12 +36,21 @@ class CatalogueError(ValueError):
     JSON, or JSON of another shape. `--check` says so in one line and exits 2, not 1 (drift)."""
 
 
+# A printed line holding what a server wrote is cut to this many characters (a 20 MB model id
+# was printed whole); the longest honest line, every model of the registry listed, is ~600.
+PRINTED_CHARS = 4_000
+
+
 def printable(text: str) -> str:
-    """`text` with control characters escaped: what a server wrote may not drive the terminal
-    (an escape sequence can clear the screen and print a fake verdict)."""
-    return "".join(
-        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
-        for char in text
+    """`text` with control characters escaped, and cut: what a server wrote may not drive the
+    terminal (an escape sequence can clear the screen and print a fake verdict) nor flood it."""
+    cut = f"... ({len(text):,} characters)" if len(text) > PRINTED_CHARS else ""
+    return (
+        "".join(
+            char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+            for char in text[:PRINTED_CHARS]
+        )
+        + cut
     )
 
 
@@ -172,30 +181,40 @@ def _fetch_json(http: httpx.Client, url: str, most_bytes: int) -> Any:
     inflate a whole chunk at once, and would take zstd or brotli too).
     """
     headers = {"Accept-Encoding": ACCEPT_ENCODING}
-    with (
-        _network.attempt(FETCH_SECONDS, None),
-        http.stream("GET", url, headers=headers) as response,
-    ):
-        response.raise_for_status()
+    try:
+        request = http.build_request("GET", url, headers=headers)
+    except httpx.InvalidURL:  # not an httpx.HTTPError: it would end in a traceback, exit 1
+        msg = f"{printable(url)} is not a URL that can be fetched"
+        raise CatalogueError(msg) from None
+    with _network.attempt(FETCH_SECONDS, None):
+        response = http.send(request, stream=True)
         try:
-            if response.is_stream_consumed:  # built in memory (httpx.MockTransport): decoded
-                reader = BodyReader(200, None, most_bytes)
-                reader.feed(response.content)
-            else:
-                encoding = response.headers.get("content-encoding")
-                length = response.headers.get("content-length")
-                reader = BodyReader(200, encoding, most_bytes, length)
-                for chunk in response.iter_raw():
-                    if not reader.feed(chunk):
-                        break
-            body = reader.body()
-        except ResponseError as exc:
-            raise CatalogueError(f"{url}: {exc}") from None
+            response.raise_for_status()
+            body = _read_body(response, url, most_bytes)
+        finally:
+            response.close()
     try:
         return json.loads(body)
     except (ValueError, RecursionError) as exc:
         msg = f"{url} did not send JSON that can be read ({type(exc).__name__})"
         raise CatalogueError(msg) from None
+
+
+def _read_body(response: httpx.Response, url: str, most_bytes: int) -> bytearray:
+    try:
+        if response.is_stream_consumed:  # built in memory (httpx.MockTransport): decoded
+            reader = BodyReader(200, None, most_bytes)
+            reader.feed(response.content)
+        else:
+            encoding = response.headers.get("content-encoding")
+            length = response.headers.get("content-length")
+            reader = BodyReader(200, encoding, most_bytes, length)
+            for chunk in response.iter_raw():
+                if not reader.feed(chunk):
+                    break
+        return reader.body()
+    except ResponseError as exc:
+        raise CatalogueError(f"{printable(url)}: {exc}") from None
 
 
 def check_catalogue(base_url: str, client: httpx.Client | None = None) -> CheckReport:

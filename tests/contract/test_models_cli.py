@@ -327,3 +327,28 @@ def test_terminal_escapes_in_model_ids_are_printed_escaped() -> None:
     assert "\x1b" not in result.stdout
     assert "\r" not in result.stdout
     assert "MISSING from the registry: \\x1b[2J\\x1b[Hno drift" in result.stdout
+
+
+@pytest.mark.parametrize("docs", ["http://[::1", "http://\u2488\u2488.example/x"])
+def test_a_schema_url_that_cannot_be_parsed_is_one_line_and_exit_2(docs: str) -> None:
+    """httpx.InvalidURL is no httpx.HTTPError: it ended --check in a traceback, exit 1."""
+    entry = {
+        "id": "text-embedding-3-small",
+        "type": "openai/embeddings",
+        "info": {"docsJson": docs},
+    }
+    with serve_catalogue(json.dumps({"data": [entry]}).encode()) as server:
+        result = run_cli("--check", "--base-url", server.base_url)
+    assert result.returncode == 2, result.stderr[-500:]
+    assert "Traceback" not in result.stderr
+    assert "is not a URL that can be fetched" in result.stderr + result.stdout
+
+
+def test_what_a_server_wrote_is_cut_where_it_is_printed() -> None:
+    huge = "A" * 100_000
+    body = json.dumps({"data": [{"id": huge, "type": "openai/embeddings"}]}).encode()
+    with serve_catalogue(body) as server:
+        result = run_cli("--check", "--base-url", server.base_url)
+    assert result.returncode == 1
+    assert len(result.stdout) < 10_000
+    assert re.search(r"AAAA\.\.\. \(100,\d{3} characters\)", result.stdout), result.stdout[-300:]
