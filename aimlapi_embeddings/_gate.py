@@ -204,6 +204,14 @@ class Gate:
         finally:
             self._leave(slot, waiter)
 
+    def holding_through(self, seconds: float) -> None:
+        """A slot's holder sleeps out a known pause (the throttle's, after a 429) before it
+        sends: no slot is freed meanwhile, and that is no stuck holder. The patience of those
+        waiting counts from the pause's end."""
+        with self._lock:
+            end = time.monotonic() + seconds
+            self.allowance.last_release = max(self.allowance.last_release, end)
+
     def _give_up_if_stuck(self, started: float) -> None:
         if self.patience is None:
             return
@@ -211,8 +219,9 @@ class Gate:
         if waited > self.patience:
             msg = (
                 f"no request of this client ended in {waited:.1f} s while this one waited to be "
-                f"sent (max_concurrency={self.allowance.maximum}, timeout {self.patience:g} s): "
-                "one in flight is stuck, as a task of a paused or blocked event loop would be"
+                f"sent (max_concurrency={self.allowance.maximum}; twice the timeout is "
+                f"{self.patience:g} s): one in flight is stuck, as a task of a paused or blocked "
+                "event loop would be"
             )
             raise APITimeoutError(msg)
 

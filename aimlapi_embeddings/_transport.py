@@ -578,6 +578,8 @@ def drive_sync(
         try:
             with gate.slot(stop, call) as slot:
                 held = step.throttle.held()
+                if held > 0:
+                    gate.holding_through(held)
                 if stop.wait(held) if held > 0 else stop.is_set():
                     raise _Stopped
                 outcome = exchange_sync(client, step, stop)
@@ -608,6 +610,7 @@ async def drive_async(
         async with gate.aslot() as slot:
             held = step.throttle.held()
             if held > 0:
+                gate.holding_through(held)
                 await asyncio.sleep(held)
             if stop.is_set():
                 flow.close()

@@ -316,3 +316,36 @@ def test_a_waiter_behind_requests_that_keep_ending_waits_past_its_patience() -> 
         thread.join(timeout=30)
     assert errors == []
     assert len(entered) == 30
+
+
+def test_a_holder_sleeping_out_a_known_pause_is_not_taken_for_stuck() -> None:
+    """After a 429 the throttle pauses the whole client, and a request that holds its slot
+    sleeps the pause out before it sends: longer than the waiters' patience, with nothing
+    stuck. Waiters count their patience from the pause's end (every concurrent call failed
+    with "one in flight is stuck" when a Retry-After outlasted twice the timeout)."""
+    gate = Gate(1, patience=0.2)
+    outcome: list[str] = []
+    holding = threading.Event()
+
+    def hold_through_a_pause() -> None:
+        with gate.slot():
+            gate.holding_through(0.6)
+            holding.set()
+            time.sleep(0.6)
+
+    def wait_for_the_slot() -> None:
+        try:
+            with gate.slot():
+                outcome.append("entered")
+        except APITimeoutError:
+            outcome.append("gave up")
+
+    holder = threading.Thread(target=hold_through_a_pause)
+    holder.start()
+    assert holding.wait(timeout=5)
+    waiter = threading.Thread(target=wait_for_the_slot)
+    waiter.start()
+    holder.join(timeout=10)
+    waiter.join(timeout=10)
+    assert outcome == ["entered"]
+    assert gate.allowance.in_flight == 0
