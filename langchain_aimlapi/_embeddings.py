@@ -6,6 +6,7 @@ concurrency, retries, long texts and input checks all happen in that core, once.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -17,6 +18,7 @@ from langchain_core.load.serializable import Serializable
 from langchain_core.utils import secret_from_env
 from pydantic import (
     AliasChoices,
+    BaseModel,
     ConfigDict,
     Field,
     InstanceOf,
@@ -58,6 +60,15 @@ _OTHER_ARGUMENT_NAMES = frozenset(
 )
 # The names a key may arrive under, each wrapped in a SecretStr before anything else sees it.
 _KEY_NAMES = ("api_key", "aimlapi_api_key", "openai_api_key")
+
+
+@functools.cache
+def _field_names(cls: type[BaseModel]) -> dict[str, str]:
+    """Each name `cls`'s fields accept, mapped to its field's own name."""
+    return {
+        name: next(field for field in names if field in cls.model_fields)
+        for name, names in names_of_fields(cls.model_fields).items()
+    }
 
 
 def _tqdm_class() -> Any:
@@ -269,7 +280,14 @@ class AimlapiEmbeddings(Serializable, Embeddings):
     # -- a key set after construction is a secret too, and the one sent -------------------------
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name == "aimlapi_api_key" and isinstance(value, str):
+        # Our other names for a field (api_key, chunk_size, ...) set that field, as they do in
+        # the constructor; model_copy(update=...) comes through here too.
+        name = _field_names(type(self)).get(name, name)
+        if name == "aimlapi_api_key" and value is not None and not isinstance(value, SecretStr):
+            if not isinstance(value, str):
+                # Kept as it came, bytes would print in repr and dumps.
+                msg = f"aimlapi_api_key must be a str or a SecretStr, not {type(value).__name__}"
+                raise TypeError(msg)
             value = SecretStr(value)
         super().__setattr__(name, value)
 

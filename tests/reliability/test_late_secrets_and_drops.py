@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 from langchain_core.load import dumpd, dumps
+from pydantic import SecretStr
 
 from aimlapi_embeddings import AuthenticationError, EmbeddingsClient
 from aimlapi_embeddings._secret import Secret
@@ -96,6 +97,23 @@ def test_a_key_given_to_model_copy_is_a_secret_and_is_sent(
     first = original.embed_query if field == "aimlapi_api_key" else original.get_query_embedding
     with pytest.raises(AuthenticationError):
         first("hello")
+
+
+def test_langchain_key_by_any_name_is_a_secret_and_bytes_are_refused(api: Emulator) -> None:
+    """api_key (the alias) set by assignment or model_copy sets the key field, as a secret
+    (it said 'object has no field "api_key"'); bytes are refused, not kept to be printed."""
+    original = AimlapiEmbeddings(api_key=OLD_KEY, base_url="https://elsewhere.example/v1")
+    copy = original.model_copy(update={"api_key": NEW_KEY, "aimlapi_api_base": api.base_url})
+    assert isinstance(copy.aimlapi_api_key, SecretStr)
+    assert copy.base_url == api.base_url
+    assert NEW_KEY not in repr(copy)
+    assert len(copy.embed_query("hello")) == 1536  # the new key, at the new address
+    original.api_key = NEW_KEY
+    assert isinstance(original.aimlapi_api_key, SecretStr)
+    with pytest.raises(TypeError, match="must be a str or a SecretStr, not bytes") as info:
+        original.aimlapi_api_key = NEW_KEY.encode()  # type: ignore[assignment]
+    assert NEW_KEY not in str(info.value)
+    assert NEW_KEY not in repr(original)
 
 
 def test_llama_index_model_copy_keeps_settings_and_the_planned_batch_size(api: Emulator) -> None:
