@@ -9,6 +9,7 @@ context length) disagree, by building the bodies the client sends and validating
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,9 @@ __all__ = ["CatalogueError", "CheckReport", "check_catalogue", "compare", "reque
 _CHECK_TIMEOUT = httpx.Timeout(20.0, connect=10.0)
 # Each fetch as a whole, however slowly the server sends: the catalogue or one docsJson.
 FETCH_SECONDS = 30.0
+# The whole check, the catalogue and every schema: each fetch is bounded, but a catalogue of
+# many entries whose schemas each drip for nearly FETCH_SECONDS would add them up.
+CHECK_SECONDS = 300.0
 # The catalogue of every model is about 1 MB, a docsJson about 20 KB: far more is no answer.
 MOST_CATALOGUE_BYTES = 32 << 20
 MOST_DOCS_BYTES = 4 << 20
@@ -173,8 +177,9 @@ def _registry_spec(entry: Mapping[str, Any]) -> ModelSpec | None:
     return None
 
 
-def _fetch_json(http: httpx.Client, url: str, most_bytes: int) -> Any:
-    """GET `url` as JSON, within `FETCH_SECONDS` as a whole and `most_bytes` once decoded.
+def _fetch_json(http: httpx.Client, url: str, most_bytes: int, deadline: float) -> Any:
+    """GET `url` as JSON, within `FETCH_SECONDS` as a whole (and by `deadline`, the check's,
+    on `time.monotonic()`) and `most_bytes` once decoded.
 
     Read as the embeddings' answers are (`BodyReader`): gzip or deflate only, inflated under
     the cap, so a compressed bomb is refused without being inflated (httpx's own decoders
@@ -186,7 +191,13 @@ def _fetch_json(http: httpx.Client, url: str, most_bytes: int) -> Any:
     except httpx.InvalidURL:  # not an httpx.HTTPError: it would end in a traceback, exit 1
         msg = f"{printable(url)} is not a URL that can be fetched"
         raise CatalogueError(msg) from None
-    with _network.attempt(FETCH_SECONDS, None):
+    seconds = min(FETCH_SECONDS, deadline - time.monotonic())
+    if seconds <= 0:
+        msg = (
+            f"the check took more than {CHECK_SECONDS:g} s in all; stopped before {printable(url)}"
+        )
+        raise CatalogueError(msg)
+    with _network.attempt(seconds, None):
         response = http.send(request, stream=True)
         try:
             response.raise_for_status()
@@ -235,13 +246,15 @@ def check_catalogue(base_url: str, client: httpx.Client | None = None) -> CheckR
 
 
 def _check(base_url: str, http: httpx.Client) -> CheckReport:
-    catalogue = _fetch_json(http, f"{base_url.rstrip('/')}/models", MOST_CATALOGUE_BYTES)
+    deadline = time.monotonic() + CHECK_SECONDS
+    catalogue = _fetch_json(http, f"{base_url.rstrip('/')}/models", MOST_CATALOGUE_BYTES, deadline)
     data = catalogue.get("data", []) if isinstance(catalogue, Mapping) else None
     if not isinstance(data, list):
         msg = f"{base_url}/models is not a catalogue: no list of models under `data`"
         raise CatalogueError(msg)
     report = CheckReport()
     served: set[str] = set()
+    schemas: dict[str, Any] = {}  # each docsJson fetched once, however often it is listed
     for entry in data:
         if not isinstance(entry, Mapping) or not _is_embedding_model(entry):
             continue
@@ -257,7 +270,9 @@ def _check(base_url: str, http: httpx.Client) -> CheckReport:
         schema = None
         docs = info.get("docsJson")
         if isinstance(docs, str) and docs.startswith(("https://", "http://")):
-            schema = request_schema_of(_fetch_json(http, docs, MOST_DOCS_BYTES))
+            if docs not in schemas:
+                schemas[docs] = _fetch_json(http, docs, MOST_DOCS_BYTES, deadline)
+            schema = request_schema_of(schemas[docs])
         problems = compare(spec, schema, context if isinstance(context, int) else None)
         if schema is None:
             problems.append("no request schema could be read from its docsJson")

@@ -318,6 +318,48 @@ def test_a_dripping_catalogue_is_bounded_as_a_whole(monkeypatch: pytest.MonkeyPa
     assert time.monotonic() - started < 5
 
 
+def _catalogue_with_slow_schemas(docs_paths: list[str], delay: float) -> HostileServer:
+    """A catalogue of text-embedding-3-small entries, one per docsJson path; every schema
+    answers `{}` after `delay` seconds (each fetch well within its own bound)."""
+
+    def handler(request: Request, connection: Connection) -> None:
+        if request.path.endswith("/models"):
+            base = f"http://127.0.0.1:{connection.sock.getsockname()[1]}"
+            entries = [
+                {
+                    "id": "text-embedding-3-small",
+                    "type": "openai/embeddings",
+                    "info": {"docsJson": base + path},
+                }
+                for path in docs_paths
+            ]
+            connection.answer(200, json.dumps({"data": entries}).encode())
+            return
+        time.sleep(delay)
+        connection.answer(200, b"{}")
+
+    return HostileServer(handler)
+
+
+def test_the_check_is_bounded_as_a_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each fetch is bounded; many slow schemas in a row are bounded too (4 x 0.6 s against
+    1.5 s in all here; 4 x 25 s took 100 s before)."""
+    monkeypatch.setattr(_check, "FETCH_SECONDS", 1.0)
+    monkeypatch.setattr(_check, "CHECK_SECONDS", 1.5)
+    started = time.monotonic()
+    slow = _catalogue_with_slow_schemas([f"/docs/{n}" for n in range(4)], 0.6)
+    with slow as server, pytest.raises((CatalogueError, httpx.TimeoutException)):
+        check_catalogue(server.base_url)
+    assert time.monotonic() - started < 3
+
+
+def test_a_schema_listed_twice_is_fetched_once() -> None:
+    with _catalogue_with_slow_schemas(["/docs/same"] * 3, 0.0) as server:
+        check_catalogue(server.base_url)
+        fetched = [request.path for request in server.requests if "/docs/" in request.path]
+    assert fetched == ["/docs/same"]
+
+
 def test_terminal_escapes_in_model_ids_are_printed_escaped() -> None:
     fake = "\x1b[2J\x1b[Hno drift: the registry matches the catalogue\r"
     body = json.dumps({"data": [{"id": fake, "type": "openai/embeddings"}]}).encode()
