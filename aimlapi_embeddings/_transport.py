@@ -30,8 +30,9 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
@@ -673,10 +674,7 @@ def _add_finished(
 
 # The stop signals of the sync runs under way. A stream left suspended (an exception in the body
 # of its for loop with the stream still referenced, a thread that took a chunk and ended) is
-# never closed, and its threads' requests and retries would hold the interpreter at exit, which
-# joins every thread; so at exit they are all stopped. The hook runs before concurrent.futures
-# joins its threads: threading calls these hooks in reverse order, and that one is registered
-# when concurrent.futures is imported, before this module's.
+# never closed; at exit its flows are all stopped, so that none starts another request.
 _runs: weakref.WeakSet[threading.Event] = weakref.WeakSet()
 
 
@@ -686,6 +684,29 @@ def _stop_every_run() -> None:
 
 
 threading._register_atexit(_stop_every_run)  # type: ignore[attr-defined]
+
+
+def _in_daemon_thread(function: Callable[[], T]) -> Future[T]:
+    """Run `function` in a daemon thread of its own; its result or error in the future.
+
+    Not a ThreadPoolExecutor, whose threads the interpreter joins at exit: a request stuck in
+    its connect or TLS handshake (an overloaded server, one that never speaks TLS) sees the stop
+    signal only when its connect timeout ends, and held the process that long after Ctrl-C. A
+    flow is a request with its retries: a thread each costs little beside it.
+    """
+    future: Future[T] = Future()
+    future.set_running_or_notify_cancel()
+
+    def run() -> None:
+        try:
+            result = function()
+        except BaseException as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(result)
+
+    threading.Thread(target=run, name="aimlapi-embed", daemon=True).start()
+    return future
 
 
 def run_sync(
@@ -698,12 +719,12 @@ def run_sync(
     call = SyncCall()
     owner = os.getpid()
     flows = FLOWS_PER_SLOT * max_concurrency
-    pool = ThreadPoolExecutor(max_workers=flows, thread_name_prefix="aimlapi-embed")
     running: dict[Future[T], K] = {}
 
     def start() -> None:
         for key, make_flow in work.take(flows - len(running)):
-            running[pool.submit(drive_sync, make_flow(), client, gate, stop, call)] = key
+            flow = partial(drive_sync, make_flow(), client, gate, stop, call)
+            running[_in_daemon_thread(flow)] = key
 
     try:
         start()
@@ -726,13 +747,9 @@ def run_sync(
                 start()
     except BaseException:
         # Raise now, not after the requests still in flight: `stop` ends them and their threads
-        # at once (Ctrl-C included), and the unstarted ones are cancelled. The same when the
-        # caller stops reading (GeneratorExit).
+        # at once (Ctrl-C included). The same when the caller stops reading (GeneratorExit).
         stop.set()
-        if os.getpid() == owner:  # in a forked child the pool's threads and locks are not ours
-            pool.shutdown(wait=False, cancel_futures=True)
         raise
-    pool.shutdown()
 
 
 def _forked(owner: int) -> APIConnectionError:

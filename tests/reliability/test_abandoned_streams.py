@@ -7,6 +7,8 @@ waited for them at exit: timeout x (retries + 1) and more. At exit they are now 
 
 from __future__ import annotations
 
+import signal
+import socket
 import subprocess
 import sys
 import textwrap
@@ -88,3 +90,64 @@ def test_a_process_exits_promptly_with_a_suspended_stream(leaver: str) -> None:
         exited_after = time.monotonic() - left
     assert hanging >= 1, "nothing was in flight: the test proved nothing"
     assert exited_after < 5, f"the process took {exited_after:.1f} s to exit"
+
+
+def test_ctrl_c_during_a_tls_handshake_that_never_ends_exits_at_once() -> None:
+    """A server that accepts the connection and never speaks TLS: the request waits in its
+    handshake, which sees the stop signal only when its connect timeout ends (10 s, or the
+    whole of a longer one). Ctrl-C raises at once, and the process exits at once too: its
+    flows run in daemon threads, which the interpreter does not wait for."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    stopping = threading.Event()
+
+    def accept_and_say_nothing() -> None:
+        listener.settimeout(0.1)
+        while not stopping.is_set():
+            try:
+                accepted.append(listener.accept()[0])
+            except OSError:
+                continue
+
+    acceptor = threading.Thread(target=accept_and_say_nothing, daemon=True)
+    acceptor.start()
+    script = textwrap.dedent(
+        """
+        import sys
+        from aimlapi_embeddings import EmbeddingsClient
+        client = EmbeddingsClient(api_key="aiml-sk-abandoned-0001", base_url=sys.argv[1],
+                                  timeout=30, max_retries=0)
+        print("calling", flush=True)
+        client.embed(["a text"], dimensions=8)
+        """
+    )
+    base_url = f"https://127.0.0.1:{listener.getsockname()[1]}/v1"
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, base_url],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "calling\n"
+        deadline = time.monotonic() + 10
+        while not accepted and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert accepted, "the client never connected: the test proved nothing"
+        time.sleep(0.5)  # well into the handshake
+        process.send_signal(signal.SIGINT)
+        interrupted = time.monotonic()
+        process.wait(timeout=40)
+        exited_after = time.monotonic() - interrupted
+    finally:
+        process.kill()
+        _, stderr = process.communicate()
+        stopping.set()
+        acceptor.join(timeout=5)
+        listener.close()
+        for connection in accepted:
+            connection.close()
+    assert "KeyboardInterrupt" in stderr
+    assert exited_after < 5, f"the process took {exited_after:.1f} s to exit after Ctrl-C"
