@@ -35,7 +35,13 @@ DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 MOST_SECONDS = 24 * 3600
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 # Header names that may carry credentials: sent, but never written into a serialised object.
-_CREDENTIAL_HEADER = re.compile(r"auth|key|token|secret|passw|cookie|credential", re.IGNORECASE)
+_CREDENTIAL_HEADER = re.compile(
+    r"auth|key|token|secret|passw|passcode|passphrase|cookie|credential|session|jwt"
+    r"|assertion|bearer|signature|hmac|csrf|xsrf|(^|[-_])(pwd|sid|sig)([-_]|$)",
+    re.IGNORECASE,
+)
+# A value that says it is a credential, whatever its header is called ("Bearer <token>").
+_CREDENTIAL_VALUE = re.compile(r"^\s*(bearer|basic|digest|token)\s", re.IGNORECASE)
 _HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
 
 
@@ -210,11 +216,12 @@ def default_headers(value: object) -> dict[str, str]:
 
 def public_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     """The headers that a dump, a repr or a saved configuration may show: none whose name says it
-    holds a credential (X-Api-Key, X-Proxy-Token, Cookie, ...)."""
+    holds a credential (X-Api-Key, X-Proxy-Token, Cookie, X-Session, X-JWT, X-Signature, ...)
+    or whose value does ("Bearer ...")."""
     return {
         name: value
         for name, value in (headers or {}).items()
-        if not _CREDENTIAL_HEADER.search(name)
+        if not _CREDENTIAL_HEADER.search(name) and not _CREDENTIAL_VALUE.match(str(value))
     }
 
 

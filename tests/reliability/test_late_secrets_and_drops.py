@@ -141,7 +141,23 @@ def test_llama_index_key_from_dict_is_a_secret(api: Emulator) -> None:
     assert len(restored.get_query_embedding("hello")) == 1536
 
 
-@pytest.mark.parametrize("header", ["X-Api-Key", "X-Proxy-Token", "Cookie", "X-Client-Secret"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "X-Api-Key",
+        "X-Proxy-Token",
+        "Cookie",
+        "X-Client-Secret",
+        "X-Passcode",
+        "X-Pwd",
+        "X-Goog-Iap-Jwt-Assertion",
+        "X-Session",
+        "X-Sid",
+        "X-Api-Sig",
+        "X-Hmac",
+        "X-Csrf",
+    ],
+)
 @pytest.mark.parametrize("kind", ["langchain", "llama-index"])
 def test_credential_headers_are_sent_but_never_serialised(
     api: Emulator, kind: str, header: str
@@ -261,3 +277,15 @@ def test_a_failed_model_copy_leaves_the_key_in_no_traceback_local(
     library = error.__traceback__.tb_next if error.__traceback__ else None
     shown = traceback.TracebackException(type(error), error, library, capture_locals=True)
     assert NEW_KEY not in "".join(shown.format())
+
+
+def test_a_header_whose_value_says_credential_is_not_serialised(api: Emulator) -> None:
+    """ "X-Upstream: Bearer <token>": the name says nothing, the value does. Headers that say
+    nothing of the kind (X-Title, X-Design, X-Consider) are kept."""
+    headers = {"X-Upstream": f"Bearer {HEADER_TOKEN}", "X-Design": "v2", "X-Consider": "yes"}
+    embeddings = AimlapiEmbeddings(api_key=NEW_KEY, base_url=api.base_url, default_headers=headers)
+    dumped = dumps(embeddings)
+    assert HEADER_TOKEN not in dumped
+    assert HEADER_TOKEN not in repr(embeddings)
+    assert '"X-Design": "v2"' in dumped
+    assert '"X-Consider": "yes"' in dumped
