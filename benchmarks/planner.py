@@ -32,7 +32,7 @@ from _environments import ensure_all
 from _implementations import IMPLEMENTATIONS
 from _report import CaseResult
 from _workloads import MODEL, WORKLOADS
-from bulk import Expected, Result, configure, prime, run_case
+from bulk import Expected, Result, _n, _table, configure, prime, run_case
 from run import EMULATOR_CACHE_BYTES, RESULTS, _revision, cpu_model
 from run import run_case as run_peer_case
 
@@ -93,15 +93,6 @@ def run_peers(api: Emulator, expected: Expected) -> list[CaseResult]:
             results.append(result)
             print(f"capped: {name} {mode}: {result.status} {result.wall} s {result.check}")
     return results
-
-
-def _n(value: float | None, digits: int = 2) -> str:
-    return "-" if value is None else f"{value:,.{digits}f}"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
 def _ratio(result: Result) -> float | None:
