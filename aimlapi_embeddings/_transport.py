@@ -462,19 +462,26 @@ def _rate_limited(outcome: Outcome) -> bool:
     return isinstance(outcome, Answer) and outcome.status == 429
 
 
-def _reader(response: httpx.Response, step: Send) -> BodyReader:
-    """A reader for `response`'s body; fed already if the body is in memory."""
+def reader_for(response: httpx.Response, max_bytes: int, status: int | None = None) -> BodyReader:
+    """A reader for `response`'s body, as an answer of `status` (default: its own) under
+    `max_bytes`; fed already if the body is in memory."""
+    status = response.status_code if status is None else status
     if response.is_stream_consumed:
         # An answer built in memory (httpx.MockTransport): httpx has read and decoded it.
-        reader = BodyReader(response.status_code, None, step.max_bytes)
+        reader = BodyReader(status, None, max_bytes)
         reader.feed(response.content)
         return reader
-    return BodyReader(
-        response.status_code,
-        response.headers.get("content-encoding"),
-        step.max_bytes,
-        response.headers.get("content-length"),
-    )
+    encoding = response.headers.get("content-encoding")
+    return BodyReader(status, encoding, max_bytes, response.headers.get("content-length"))
+
+
+def read_body(response: httpx.Response, max_bytes: int, status: int | None = None) -> BodyReader:
+    """`reader_for`, fed with the rest of a streamed response's raw chunks, with blocking I/O."""
+    reader = reader_for(response, max_bytes, status)
+    for chunk in [] if response.is_stream_consumed else response.iter_raw():
+        if not reader.feed(chunk):
+            break
+    return reader
 
 
 def _answer(response: httpx.Response, reader: BodyReader) -> Answer:
@@ -487,11 +494,7 @@ def exchange_sync(client: httpx.Client, step: Send, stop: threading.Event | None
         with _network.attempt(step.seconds, stop):
             response = client.send(step.request, stream=True)
             try:
-                reader = _reader(response, step)
-                for chunk in [] if response.is_stream_consumed else response.iter_raw():
-                    if not reader.feed(chunk):
-                        break
-                return _answer(response, reader)
+                return _answer(response, read_body(response, step.max_bytes))
             finally:
                 response.close()
     except httpx.TransportError as exc:
@@ -503,7 +506,7 @@ def exchange_sync(client: httpx.Client, step: Send, stop: threading.Event | None
 async def _read_async(client: httpx.AsyncClient, step: Send) -> Answer:
     response = await client.send(step.request, stream=True)
     try:
-        reader = _reader(response, step)
+        reader = reader_for(response, step.max_bytes)
         if not response.is_stream_consumed:
             async for chunk in response.aiter_raw():
                 if not reader.feed(chunk):
@@ -555,6 +558,15 @@ class _Driven(Generic[T]):
         return None
 
 
+def _pause_in_slot(step: Send, gate: Gate) -> float:
+    """Seconds the throttle still holds this request back, which waits them out in its slot;
+    the gate is told, so that those waiting do not take the holder for a stuck one."""
+    held = step.throttle.held()
+    if held > 0:
+        gate.holding_through(held)
+    return held
+
+
 def drive_sync(
     flow: Generator[Step, Outcome, T],
     client: httpx.Client,
@@ -578,9 +590,7 @@ def drive_sync(
             continue
         try:
             with gate.slot(stop, call) as slot:
-                held = step.throttle.held()
-                if held > 0:
-                    gate.holding_through(held)
+                held = _pause_in_slot(step, gate)
                 if stop.wait(held) if held > 0 else stop.is_set():
                     raise _Stopped
                 outcome = exchange_sync(client, step, stop)
@@ -609,9 +619,8 @@ async def drive_async(
             driven.send(None)
             continue
         async with gate.aslot() as slot:
-            held = step.throttle.held()
+            held = _pause_in_slot(step, gate)
             if held > 0:
-                gate.holding_through(held)
                 await asyncio.sleep(held)
             if stop.is_set():
                 flow.close()

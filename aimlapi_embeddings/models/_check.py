@@ -17,9 +17,10 @@ from typing import Any
 import httpx
 
 from .. import _network
-from .._body import ACCEPT_ENCODING, BodyReader
+from .._body import ACCEPT_ENCODING
 from .._errors import ResponseError
 from .._schema import field_violations, load_schema, schema_rules
+from .._transport import read_body
 from . import MODELS, ModelSpec, get_model_spec
 
 __all__ = ["CatalogueError", "CheckReport", "check_catalogue", "compare", "request_schema_of"]
@@ -213,17 +214,8 @@ def _fetch_json(http: httpx.Client, url: str, most_bytes: int, deadline: float) 
 
 def _read_body(response: httpx.Response, url: str, most_bytes: int) -> bytearray:
     try:
-        if response.is_stream_consumed:  # built in memory (httpx.MockTransport): decoded
-            reader = BodyReader(200, None, most_bytes)
-            reader.feed(response.content)
-        else:
-            encoding = response.headers.get("content-encoding")
-            length = response.headers.get("content-length")
-            reader = BodyReader(200, encoding, most_bytes, length)
-            for chunk in response.iter_raw():
-                if not reader.feed(chunk):
-                    break
-        return reader.body()
+        # Any 2xx is read as a 200 is: whole, or refused over the cap.
+        return read_body(response, most_bytes, status=200).body()
     except ResponseError as exc:
         raise CatalogueError(f"{printable(url)}: {exc}") from None
 
